@@ -1,0 +1,719 @@
+//! The RCQB algorithm.
+//!
+//! # The slot state word
+//!
+//! ```text
+//! bit 31      closed (set on every slot by `close`, so sleepers' futex values change)
+//! bits 16..30 enqueue credits: enqueue tickets at this slot that were cancelled
+//! bits 2..16  dequeue credits: dequeue tickets at this slot that were cancelled
+//! bits 0..2   phase: FREE -> WRITING -> FULL -> READING -> FREE
+//! ```
+//!
+//! A ticket, once taken, must be matched: every enqueue ticket at a slot
+//! either deposits an item there or is cancelled, and so for dequeues. A
+//! timed or `try` operation that gives up first tries to hand its ticket back
+//! (CAS the counter from `ticket + 1` to `ticket`: nobody took one after it);
+//! if others did, it leaves a *credit* in its slot's state word. An operation
+//! of the other type that meets a credit consumes it and takes a new ticket
+//! (a *redirect*) instead of waiting for a partner that will never come.
+//! Because credits live in the same word as the phase, cancelling and
+//! claiming race through one CAS and never both win.
+//!
+//! A dequeuer never cancels while its slot is WRITING or FULL (an item is
+//! there or arriving) and an enqueuer never while it is READING or FREE; that
+//! rule is what keeps an acknowledged item from being stranded after `close`.
+//!
+//! # Orderings
+//!
+//! Phase changes and the waiter count use SeqCst: the waker's "change state,
+//! then read waiters" and the sleeper's "bump waiters, then read state" form a
+//! Dekker pair that must not both miss each other (lost wake-ups). Payload
+//! bytes are published by the Release/AcqRel phase changes.
+
+use std::time::{Duration, Instant};
+
+use crate::layout::{Geometry, Header, Slot, HEADER_SIZE, SLOT_HEADER_SIZE};
+use crate::sync::{self, Ordering::*};
+use crate::Error;
+
+const PHASE: u32 = 0b11;
+const FREE: u32 = 0;
+const WRITING: u32 = 1;
+const FULL: u32 = 2;
+const READING: u32 = 3;
+const DEQ_SHIFT: u32 = 2;
+const ENQ_SHIFT: u32 = 16;
+const DEQ_ONE: u32 = 1 << DEQ_SHIFT;
+const ENQ_ONE: u32 = 1 << ENQ_SHIFT;
+const CLOSED: u32 = 1 << 31;
+/// Most cancelled operations one slot can hold credits for at once. An
+/// operation that would exceed it keeps waiting instead of cancelling.
+pub const MAX_CREDITS: u32 = (1 << 14) - 1;
+/// Default spin budget before sleeping on the futex.
+pub const DEFAULT_SPIN_NS: u64 = 20_000;
+/// How often a sleeper re-checks a slot held by a participant that may have died.
+const HOLDER_POLL: Duration = Duration::from_millis(10);
+
+#[inline]
+fn deq_credits(s: u32) -> u32 {
+    (s >> DEQ_SHIFT) & MAX_CREDITS
+}
+#[inline]
+fn enq_credits(s: u32) -> u32 {
+    (s >> ENQ_SHIFT) & MAX_CREDITS
+}
+
+/// Options for [`Rcqb::create`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Number of slots; a power of two.
+    pub capacity: u32,
+    /// Largest item, in bytes (8 for the `u64` fast path).
+    pub item_size: u32,
+    /// Name of a POSIX shared-memory segment to create (mode 0600), or `None`
+    /// for memory shared only with this process's threads and forked children.
+    pub name: Option<String>,
+    /// Spin budget, in nanoseconds, before an operation sleeps.
+    pub spin_ns: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { capacity: 1024, item_size: 8, name: None, spin_ns: DEFAULT_SPIN_NS }
+    }
+}
+
+/// Counters shared by every participant of a queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Enqueue tickets taken (enqueues, plus retries after a redirect).
+    pub enqueue_tickets: u64,
+    /// Dequeue tickets taken.
+    pub dequeue_tickets: u64,
+    /// Operations that found their slot not ready and had to wait.
+    pub waits: u64,
+    /// Futex sleeps.
+    pub sleeps: u64,
+    /// Slots recovered from participants that died holding them.
+    pub recoveries: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Wait {
+    Forever,
+    Until(Instant),
+    /// `try_*`: spin for the budget, never sleep for a partner.
+    SpinOnly,
+}
+
+enum At {
+    Done(usize),
+    Redirect,
+    Failed(Error),
+}
+
+#[cfg(not(loom))]
+struct Storage {
+    seg: polytropon_shm::Segment,
+}
+#[cfg(loom)]
+struct Storage {
+    header: Box<Header>,
+    slots: Box<[Slot]>,
+}
+
+/// A handle on an RCQB queue. `Send + Sync`: share it between threads with
+/// `Arc`, or open the same named queue from other processes.
+pub struct Rcqb {
+    storage: Storage,
+    geo: Geometry,
+    mask: u64,
+    spin_ns: u64,
+    pid: u32,
+}
+
+impl std::fmt::Debug for Rcqb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rcqb").field("geometry", &self.geo).field("name", &self.name()).finish()
+    }
+}
+
+/// Spin budget accounting: cheap clock reads, one every 32 pauses.
+struct Spinner {
+    start: Option<Instant>,
+    budget_ns: u64,
+    n: u32,
+}
+
+impl Spinner {
+    fn new(budget_ns: u64) -> Spinner {
+        Spinner { start: None, budget_ns, n: 0 }
+    }
+    /// Spins once; false when the budget is spent.
+    fn spin(&mut self) -> bool {
+        self.n = self.n.wrapping_add(1);
+        if cfg!(loom) {
+            sync::spin_hint();
+            return self.n < 3;
+        }
+        let start = *self.start.get_or_insert_with(Instant::now);
+        if self.n % 32 == 0 && start.elapsed().as_nanos() as u64 >= self.budget_ns {
+            return false;
+        }
+        sync::spin_hint();
+        true
+    }
+    fn started(&self) -> bool {
+        self.n > 0
+    }
+    /// Whether the whole budget has been spun away.
+    fn exhausted(&self) -> bool {
+        if cfg!(loom) {
+            return self.n >= 3;
+        }
+        self.start.is_some_and(|t| t.elapsed().as_nanos() as u64 >= self.budget_ns)
+    }
+}
+
+impl Rcqb {
+    /// Creates a queue, in a new named segment or in anonymous shared memory.
+    #[cfg(not(loom))]
+    pub fn create(opts: Options) -> Result<Rcqb, Error> {
+        let geo = Geometry::new(opts.capacity, opts.item_size)?;
+        let seg = match &opts.name {
+            Some(n) => polytropon_shm::Segment::create(n, geo.total_size).map_err(|e| Error::from_io(e, n))?,
+            None => polytropon_shm::Segment::anonymous(geo.total_size).map_err(Error::Io)?,
+        };
+        // SAFETY: the segment is fresh, zero-filled, page-aligned and at least HEADER_SIZE long.
+        crate::layout::init_header(unsafe { &*(seg.as_ptr() as *const Header) }, &geo);
+        Ok(Rcqb::from_parts(Storage { seg }, geo, opts.spin_ns))
+    }
+
+    /// Opens an existing named queue, validating its header.
+    #[cfg(not(loom))]
+    pub fn open(name: &str, spin_ns: u64) -> Result<Rcqb, Error> {
+        let seg = polytropon_shm::Segment::open(name).map_err(|e| Error::from_io(e, name))?;
+        // A creator writes the magic last; give one that is mid-way a moment.
+        let mut tries = 0;
+        let geo = loop {
+            // SAFETY: the mapping is page-aligned and `seg.len()` bytes long.
+            match unsafe { crate::layout::read_geometry(seg.as_ptr(), seg.len()) } {
+                Err(Error::BadLayout(m)) if m.contains("not (yet)") && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                r => break r?,
+            }
+        };
+        Ok(Rcqb::from_parts(Storage { seg }, geo, spin_ns))
+    }
+
+    /// Removes a named queue's name; open handles keep working.
+    #[cfg(not(loom))]
+    pub fn unlink(name: &str) -> Result<(), Error> {
+        polytropon_shm::Segment::unlink(name).map_err(|e| Error::from_io(e, name))
+    }
+
+    /// A queue in plain heap memory for loom model checking.
+    #[cfg(loom)]
+    pub fn create(opts: Options) -> Result<Rcqb, Error> {
+        let geo = Geometry::new(opts.capacity, opts.item_size.min(8))?;
+        let slots = (0..geo.capacity).map(|_| Slot::new_loom()).collect();
+        Ok(Rcqb::from_parts(Storage { header: Box::new(Header::new_loom(&geo)), slots }, geo, opts.spin_ns))
+    }
+
+    fn from_parts(storage: Storage, geo: Geometry, spin_ns: u64) -> Rcqb {
+        Rcqb { storage, geo, mask: geo.capacity as u64 - 1, spin_ns, pid: std::process::id() }
+    }
+
+    /// The segment's name (`/name`), or `None` for anonymous memory.
+    pub fn name(&self) -> Option<&str> {
+        #[cfg(not(loom))]
+        return self.storage.seg.name();
+        #[cfg(loom)]
+        None
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u32 {
+        self.geo.capacity
+    }
+
+    /// Largest item in bytes.
+    pub fn item_size(&self) -> u32 {
+        self.geo.item_size
+    }
+
+    /// Sets this handle's spin budget (nanoseconds before sleeping).
+    pub fn set_spin_ns(&mut self, spin_ns: u64) {
+        self.spin_ns = spin_ns;
+    }
+
+    #[inline]
+    fn header(&self) -> &Header {
+        #[cfg(not(loom))]
+        // SAFETY: the segment holds a validated header at offset 0 for as long as `self` lives.
+        return unsafe { &*(self.storage.seg.as_ptr() as *const Header) };
+        #[cfg(loom)]
+        &self.storage.header
+    }
+
+    #[inline]
+    fn slot(&self, ticket: u64) -> &Slot {
+        let i = (ticket & self.mask) as usize;
+        #[cfg(not(loom))]
+        // SAFETY: i < capacity, and the validated geometry guarantees
+        // HEADER_SIZE + capacity * stride <= mapped length; slots are 64-aligned.
+        return unsafe { &*(self.storage.seg.as_ptr().add(HEADER_SIZE + i * self.geo.stride) as *const Slot) };
+        #[cfg(loom)]
+        &self.storage.slots[i]
+    }
+
+    /// Whether `close` has been called (by any participant).
+    pub fn is_closed(&self) -> bool {
+        self.header().closed.load(Acquire) != 0
+    }
+
+    /// Items in the queue, approximately: exact when no operation is in flight.
+    pub fn len(&self) -> usize {
+        let h = self.header();
+        let tail = h.tail.load(Acquire);
+        let head = h.head.load(Acquire);
+        tail.saturating_sub(head).min(self.geo.capacity as u64) as usize
+    }
+
+    /// Whether [`len`](Self::len) is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The shared counters.
+    pub fn stats(&self) -> Stats {
+        let h = self.header();
+        Stats {
+            enqueue_tickets: h.tail.load(Relaxed),
+            dequeue_tickets: h.head.load(Relaxed),
+            waits: h.waits.load(Relaxed),
+            sleeps: h.sleeps.load(Relaxed),
+            recoveries: h.recoveries.load(Relaxed),
+        }
+    }
+
+    /// Closes the queue for every participant: later enqueues fail with
+    /// [`Error::Closed`], blocked enqueuers wake and fail, and dequeuers drain
+    /// what was enqueued before, then fail with `Closed`. Idempotent.
+    pub fn close(&self) {
+        let h = self.header();
+        h.closed.store(1, SeqCst);
+        for i in 0..self.geo.capacity as u64 {
+            let slot = self.slot(i);
+            // Changing the futex word itself makes a sleeper that is about to
+            // sleep on the old value return at once instead of missing the wake.
+            slot.state.fetch_or(CLOSED, SeqCst);
+            if slot.waiters.load(SeqCst) != 0 {
+                sync::futex_wake_all(&slot.state);
+            }
+        }
+    }
+
+    // ---- public operations -------------------------------------------------
+
+    /// Enqueues `item`, blocking while the queue is full.
+    pub fn enqueue(&self, item: &[u8]) -> Result<(), Error> {
+        self.enqueue_bytes(item, Wait::Forever)
+    }
+
+    /// Enqueues `item`, waiting at most `timeout` for room.
+    pub fn enqueue_timeout(&self, item: &[u8], timeout: Duration) -> Result<(), Error> {
+        self.enqueue_bytes(item, Wait::Until(Instant::now() + timeout))
+    }
+
+    /// Enqueues `item` if there is room now; `Ok(false)` if the queue is full.
+    pub fn try_enqueue(&self, item: &[u8]) -> Result<bool, Error> {
+        Self::try_result(self.enqueue_bytes(item, Wait::SpinOnly))
+    }
+
+    /// Dequeues into `out` (at least `item_size` bytes long), blocking while
+    /// empty; returns the item's length.
+    pub fn dequeue_into(&self, out: &mut [u8]) -> Result<usize, Error> {
+        self.dequeue_bytes(out, Wait::Forever)
+    }
+
+    /// Like [`dequeue_into`](Self::dequeue_into), waiting at most `timeout`.
+    pub fn dequeue_into_timeout(&self, out: &mut [u8], timeout: Duration) -> Result<usize, Error> {
+        self.dequeue_bytes(out, Wait::Until(Instant::now() + timeout))
+    }
+
+    /// Dequeues into `out` if an item is there now; `Ok(None)` if empty.
+    pub fn try_dequeue_into(&self, out: &mut [u8]) -> Result<Option<usize>, Error> {
+        Self::try_option(self.dequeue_bytes(out, Wait::SpinOnly))
+    }
+
+    /// Fast path for 64-bit items: enqueues `v`, blocking while full.
+    pub fn enqueue_u64(&self, v: u64) -> Result<(), Error> {
+        self.enqueue_word(v, Wait::Forever)
+    }
+
+    /// Enqueues `v`, waiting at most `timeout` for room.
+    pub fn enqueue_u64_timeout(&self, v: u64, timeout: Duration) -> Result<(), Error> {
+        self.enqueue_word(v, Wait::Until(Instant::now() + timeout))
+    }
+
+    /// Enqueues `v` if there is room now.
+    pub fn try_enqueue_u64(&self, v: u64) -> Result<bool, Error> {
+        Self::try_result(self.enqueue_word(v, Wait::SpinOnly))
+    }
+
+    /// Fast path for 64-bit items: dequeues one, blocking while empty.
+    pub fn dequeue_u64(&self) -> Result<u64, Error> {
+        self.dequeue_word(Wait::Forever)
+    }
+
+    /// Dequeues a 64-bit item, waiting at most `timeout`.
+    pub fn dequeue_u64_timeout(&self, timeout: Duration) -> Result<u64, Error> {
+        self.dequeue_word(Wait::Until(Instant::now() + timeout))
+    }
+
+    /// Dequeues a 64-bit item if one is there now.
+    pub fn try_dequeue_u64(&self) -> Result<Option<u64>, Error> {
+        Self::try_option(self.dequeue_word(Wait::SpinOnly))
+    }
+
+    fn try_result(r: Result<(), Error>) -> Result<bool, Error> {
+        match r {
+            Ok(()) => Ok(true),
+            Err(Error::Timeout) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn try_option<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::Timeout) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- payload access ------------------------------------------------------
+
+    #[cfg(not(loom))]
+    #[inline]
+    fn payload(&self, slot: &Slot) -> *mut u8 {
+        // SAFETY: the payload follows the slot header inside the same stride.
+        unsafe { (slot as *const Slot as *mut u8).add(SLOT_HEADER_SIZE) }
+    }
+
+    fn enqueue_bytes(&self, item: &[u8], wait: Wait) -> Result<(), Error> {
+        if item.len() > self.geo.item_size as usize {
+            return Err(Error::TooLarge { len: item.len(), max: self.geo.item_size });
+        }
+        self.enqueue_with(wait, |slot| {
+            #[cfg(not(loom))]
+            // SAFETY: this thread holds the slot in WRITING; the payload area is
+            // item_size >= item.len() bytes and nobody else touches it until FULL.
+            unsafe {
+                std::ptr::copy_nonoverlapping(item.as_ptr(), self.payload(slot), item.len())
+            };
+            #[cfg(loom)]
+            {
+                let mut w = [0u8; 8];
+                w[..item.len()].copy_from_slice(item);
+                slot.payload.store(u64::from_le_bytes(w), Relaxed);
+            }
+            item.len() as u32
+        })
+    }
+
+    fn enqueue_word(&self, v: u64, wait: Wait) -> Result<(), Error> {
+        if self.geo.item_size < 8 {
+            return Err(Error::TooLarge { len: 8, max: self.geo.item_size });
+        }
+        self.enqueue_with(wait, |slot| {
+            #[cfg(not(loom))]
+            // SAFETY: slot held in WRITING; payload is >= 8 bytes and 16-byte aligned.
+            unsafe {
+                (self.payload(slot) as *mut u64).write(v)
+            };
+            #[cfg(loom)]
+            slot.payload.store(v, Relaxed);
+            8
+        })
+    }
+
+    fn dequeue_bytes(&self, out: &mut [u8], wait: Wait) -> Result<usize, Error> {
+        if out.len() < self.geo.item_size as usize {
+            return Err(Error::InvalidArgument(format!(
+                "output buffer of {} bytes is smaller than the item size of {}",
+                out.len(),
+                self.geo.item_size
+            )));
+        }
+        self.dequeue_with(wait, |slot, len| {
+            #[cfg(not(loom))]
+            // SAFETY: slot held in READING; len <= item_size <= out.len().
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.payload(slot), out.as_mut_ptr(), len)
+            };
+            #[cfg(loom)]
+            out[..len.min(8)].copy_from_slice(&slot.payload.load(Relaxed).to_le_bytes()[..len.min(8)]);
+        })
+        .map(|(len, ())| len)
+    }
+
+    fn dequeue_word(&self, wait: Wait) -> Result<u64, Error> {
+        if self.geo.item_size < 8 {
+            return Err(Error::InvalidArgument("the u64 fast path needs an item size of at least 8".into()));
+        }
+        self.dequeue_with(wait, |slot, _len| {
+            #[cfg(not(loom))]
+            // SAFETY: slot held in READING; payload >= 8 bytes, 16-byte aligned.
+            return unsafe { (self.payload(slot) as *const u64).read() };
+            #[cfg(loom)]
+            slot.payload.load(Relaxed)
+        })
+        .map(|(_, v)| v)
+    }
+
+    // ---- the two stages --------------------------------------------------------
+
+    fn enqueue_with(&self, wait: Wait, mut write: impl FnMut(&Slot) -> u32) -> Result<(), Error> {
+        let h = self.header();
+        loop {
+            if h.closed.load(Acquire) != 0 {
+                return Err(Error::Closed);
+            }
+            let ticket = match wait {
+                // A `try` never takes a ticket it can see it cannot use.
+                Wait::SpinOnly => {
+                    let t = h.tail.load(Acquire);
+                    if t.wrapping_sub(h.head.load(Acquire)) as i64 >= self.geo.capacity as i64 {
+                        return Err(Error::Timeout);
+                    }
+                    if h.tail.compare_exchange(t, t + 1, AcqRel, Relaxed).is_err() {
+                        continue;
+                    }
+                    t
+                }
+                _ => h.tail.fetch_add(1, AcqRel),
+            };
+            match self.enqueue_at(ticket, wait, &mut write) {
+                At::Done(_) => return Ok(()),
+                At::Redirect => continue,
+                At::Failed(e) => return Err(e),
+            }
+        }
+    }
+
+    fn enqueue_at(&self, ticket: u64, wait: Wait, write: &mut impl FnMut(&Slot) -> u32) -> At {
+        let slot = self.slot(ticket);
+        let mut spinner = Spinner::new(self.spin_ns);
+        loop {
+            let s = slot.state.load(SeqCst);
+            if deq_credits(s) > 0 {
+                // A dequeuer of this slot gave up: take a new ticket instead of
+                // depositing an item no dequeuer would come for.
+                if slot.state.compare_exchange(s, s - DEQ_ONE, AcqRel, Relaxed).is_ok() {
+                    return At::Redirect;
+                }
+                continue;
+            }
+            let phase = s & PHASE;
+            if phase == FREE {
+                if slot.state.compare_exchange(s, s + WRITING, Acquire, Relaxed).is_err() {
+                    continue;
+                }
+                slot.owner.store(self.pid, Relaxed);
+                let len = write(slot);
+                slot.len.store(len, Relaxed);
+                // Cleared before the release: a stale pid must never name a
+                // later holder (see `recover_if_holder_died`).
+                slot.owner.store(0, Relaxed);
+                // WRITING -> FULL; SeqCst pairs with the waiter-count read below.
+                slot.state.fetch_add(FULL - WRITING, SeqCst);
+                self.wake_waiters(slot);
+                return At::Done(len as usize);
+            }
+            let closed = s & CLOSED != 0;
+            if phase != READING {
+                // FULL or WRITING: the slot holds another item. Give up only here.
+                let give_up = closed || self.expired(wait, &spinner);
+                if give_up && enq_credits(s) < MAX_CREDITS {
+                    if self.cancel(&self.header().tail, ticket, slot, s, ENQ_ONE) {
+                        return At::Failed(if closed { Error::Closed } else { Error::Timeout });
+                    }
+                    continue;
+                }
+            }
+            self.wait_at(slot, s, phase == READING, wait, &mut spinner);
+        }
+    }
+
+    fn dequeue_with<T>(&self, wait: Wait, mut read: impl FnMut(&Slot, usize) -> T) -> Result<(usize, T), Error> {
+        let h = self.header();
+        loop {
+            let ticket = match wait {
+                Wait::SpinOnly => {
+                    let t = h.head.load(Acquire);
+                    if t >= h.tail.load(Acquire) {
+                        return Err(if h.closed.load(Acquire) != 0 { Error::Closed } else { Error::Timeout });
+                    }
+                    if h.head.compare_exchange(t, t + 1, AcqRel, Relaxed).is_err() {
+                        continue;
+                    }
+                    t
+                }
+                _ => h.head.fetch_add(1, AcqRel),
+            };
+            let mut value = None;
+            match self.dequeue_at(ticket, wait, &mut |slot, len| value = Some(read(slot, len))) {
+                At::Done(len) => return Ok((len, value.expect("read ran"))),
+                At::Redirect => continue,
+                At::Failed(e) => return Err(e),
+            }
+        }
+    }
+
+    fn dequeue_at(&self, ticket: u64, wait: Wait, read: &mut dyn FnMut(&Slot, usize)) -> At {
+        let slot = self.slot(ticket);
+        let mut spinner = Spinner::new(self.spin_ns);
+        loop {
+            let s = slot.state.load(SeqCst);
+            let phase = s & PHASE;
+            if phase == FULL {
+                if slot.state.compare_exchange(s, s + (READING - FULL), Acquire, Relaxed).is_err() {
+                    continue;
+                }
+                slot.owner.store(self.pid, Relaxed);
+                // Bounds-check what another process wrote: never read past the payload.
+                let len = slot.len.load(Relaxed);
+                let bad = len > self.geo.item_size;
+                if !bad {
+                    read(slot, len as usize);
+                }
+                slot.owner.store(0, Relaxed);
+                slot.state.fetch_sub(READING - FREE, SeqCst);
+                self.wake_waiters(slot);
+                if bad {
+                    return At::Failed(Error::BadLayout(format!(
+                        "slot holds an item of {len} bytes, more than the item size {}; item dropped",
+                        self.geo.item_size
+                    )));
+                }
+                return At::Done(len as usize);
+            }
+            if enq_credits(s) > 0 {
+                if slot.state.compare_exchange(s, s - ENQ_ONE, AcqRel, Relaxed).is_ok() {
+                    return At::Redirect;
+                }
+                continue;
+            }
+            if phase != WRITING {
+                // FREE or READING: no item here for us yet. After close, no item
+                // will come unless an enqueuer already holds a ticket >= ours.
+                let drained = s & CLOSED != 0 && self.header().tail.load(SeqCst) <= ticket;
+                let give_up = drained || self.expired(wait, &spinner);
+                if give_up && deq_credits(s) < MAX_CREDITS {
+                    if self.cancel(&self.header().head, ticket, slot, s, DEQ_ONE) {
+                        return At::Failed(if drained { Error::Closed } else { Error::Timeout });
+                    }
+                    continue;
+                }
+            }
+            self.wait_at(slot, s, phase == WRITING, wait, &mut spinner);
+        }
+    }
+
+    // ---- giving up, waiting, waking ----------------------------------------------
+
+    fn expired(&self, wait: Wait, spinner: &Spinner) -> bool {
+        match wait {
+            Wait::Forever => false,
+            Wait::Until(d) => Instant::now() >= d,
+            // Spin first: the partner usually is a few instructions away.
+            Wait::SpinOnly => spinner.exhausted(),
+        }
+    }
+
+    /// Gives a ticket back, or leaves a credit for it. False if the state moved
+    /// under us (the caller re-reads and decides again).
+    fn cancel(&self, counter: &sync::AtomicU64, ticket: u64, slot: &Slot, s: u32, credit: u32) -> bool {
+        let undone = counter.compare_exchange(ticket + 1, ticket, AcqRel, Relaxed).is_ok()
+            || slot.state.compare_exchange(s, s + credit, SeqCst, Relaxed).is_ok();
+        if undone {
+            // A partner sleeping at this slot may now consume the credit, or
+            // (after close) see that the ticket it counted on is gone.
+            self.wake_waiters(slot);
+        }
+        undone
+    }
+
+    #[inline]
+    fn wake_waiters(&self, slot: &Slot) {
+        if slot.waiters.load(SeqCst) != 0 {
+            sync::futex_wake_all(&slot.state);
+        }
+    }
+
+    /// Spins, then sleeps on the slot until its state moves off `s`. `held`
+    /// means a partner holds the slot mid-copy: it will move soon unless that
+    /// partner died, which the sleeper checks for every HOLDER_POLL.
+    fn wait_at(&self, slot: &Slot, s: u32, held: bool, wait: Wait, spinner: &mut Spinner) {
+        let first = !spinner.started();
+        if spinner.spin() {
+            if first {
+                self.header().waits.fetch_add(1, Relaxed);
+            }
+            return;
+        }
+        let mut timeout = match wait {
+            Wait::Forever => None,
+            Wait::Until(d) => Some(d.saturating_duration_since(Instant::now())),
+            Wait::SpinOnly => Some(HOLDER_POLL), // only reached while `held`
+        };
+        if held {
+            if self.recover_if_holder_died(slot, s) {
+                return;
+            }
+            timeout = Some(timeout.map_or(HOLDER_POLL, |t| t.min(HOLDER_POLL)));
+        }
+        slot.waiters.fetch_add(1, SeqCst);
+        if slot.state.load(SeqCst) == s {
+            self.header().sleeps.fetch_add(1, Relaxed);
+            sync::futex_wait(&slot.state, s, timeout);
+        }
+        slot.waiters.fetch_sub(1, SeqCst);
+    }
+
+    /// A participant killed while holding a slot (WRITING or READING) would
+    /// block that slot forever. Return it to a consistent state: an unfinished
+    /// write is discarded (it was never acknowledged) and its ticket becomes an
+    /// enqueue credit; an unfinished read puts the item back (at-least-once)
+    /// and its ticket becomes a dequeue credit.
+    fn recover_if_holder_died(&self, slot: &Slot, s: u32) -> bool {
+        let owner = slot.owner.load(Relaxed);
+        if owner == 0 || owner == self.pid || sync::process_alive(owner) {
+            return false;
+        }
+        // The owner is dead now. If the slot still names it, it died holding
+        // the slot: holders clear `owner` before they release.
+        if slot.owner.load(SeqCst) != owner {
+            return false;
+        }
+        let fixed = match s & PHASE {
+            WRITING if enq_credits(s) < MAX_CREDITS => s - WRITING + ENQ_ONE,
+            READING if deq_credits(s) < MAX_CREDITS => s - (READING - FULL) + DEQ_ONE,
+            _ => return false,
+        };
+        if slot.state.compare_exchange(s, fixed, SeqCst, Relaxed).is_ok() {
+            slot.owner.store(0, Relaxed);
+            self.header().recoveries.fetch_add(1, Relaxed);
+            self.wake_waiters(slot);
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

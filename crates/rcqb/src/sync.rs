@@ -1,0 +1,72 @@
+//! The atomics and the blocking primitive the queue is written against.
+//!
+//! Normal builds use `std` atomics and a shared futex. Under `--cfg loom` the
+//! same code runs on loom's atomics, and a futex wait becomes a yield, so loom
+//! explores every interleaving of the state machine (it cannot model futexes).
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use std::time::Duration;
+
+/// Sleeps while `*word == expected`, for at most `timeout` when given.
+/// Returns on a wake, a timeout, a signal or a changed value alike: callers
+/// always re-read the state.
+#[cfg(not(loom))]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a live, aligned u32; FUTEX_WAIT (without
+    // FUTEX_PRIVATE_FLAG, so waiters in other processes mapping the same
+    // segment match) only reads it. The timespec outlives the call.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, ts_ptr, std::ptr::null::<u32>(), 0);
+    }
+}
+
+/// Wakes every thread, in any process, sleeping on `word`.
+#[cfg(not(loom))]
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE does not touch memory.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX, std::ptr::null::<libc::timespec>(), std::ptr::null::<u32>(), 0);
+    }
+}
+
+#[cfg(loom)]
+pub(crate) fn futex_wait(_word: &AtomicU32, _expected: u32, _timeout: Option<Duration>) {
+    loom::thread::yield_now();
+}
+
+#[cfg(loom)]
+pub(crate) fn futex_wake_all(_word: &AtomicU32) {}
+
+/// A CPU hint inside spin loops; a scheduling point under loom.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+}
+
+/// Whether a process still exists (used to recover slots whose holder died).
+#[cfg(not(loom))]
+pub(crate) fn process_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return true; // unknown holder: assume alive, never steal
+    }
+    // SAFETY: signal 0 performs only the existence and permission check.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(loom)]
+pub(crate) fn process_alive(_pid: u32) -> bool {
+    true
+}
