@@ -69,6 +69,7 @@ impl Error {
         }
     }
 
+    #[cfg_attr(loom, allow(dead_code))] // loom builds have no named segments
     fn from_io(e: std::io::Error, name: &str) -> Error {
         match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound(name.to_string()),

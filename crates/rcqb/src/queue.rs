@@ -25,14 +25,19 @@
 //!
 //! # Orderings
 //!
-//! Phase changes and the waiter count use SeqCst: the waker's "change state,
-//! then read waiters" and the sleeper's "bump waiters, then read state" form a
-//! Dekker pair that must not both miss each other (lost wake-ups). Payload
-//! bytes are published by the Release/AcqRel phase changes.
+//! Wake-ups: the waker's "RMW the state, then RMW-read `waiters`" and the
+//! sleeper's "RMW `waiters`, then read the state" must not both miss each
+//! other (a lost wake-up). Both sides' RMWs on `waiters` are ordered in its
+//! modification order, and acquire/release on them carries the state change
+//! across, so this holds without relying on SeqCst loads (see
+//! `wake_waiters`). Payload bytes are published by the Release/AcqRel phase
+//! changes and acquired by the claiming CAS.
 
 use std::time::{Duration, Instant};
 
-use crate::layout::{Geometry, Header, Slot, HEADER_SIZE, SLOT_HEADER_SIZE};
+use crate::layout::{Geometry, Header, Slot};
+#[cfg(not(loom))]
+use crate::layout::{HEADER_SIZE, SLOT_HEADER_SIZE};
 use crate::sync::{self, Ordering::*};
 use crate::Error;
 
@@ -53,6 +58,12 @@ pub const MAX_CREDITS: u32 = (1 << 14) - 1;
 pub const DEFAULT_SPIN_NS: u64 = 20_000;
 /// How often a sleeper re-checks a slot held by a participant that may have died.
 const HOLDER_POLL: Duration = Duration::from_millis(10);
+/// After `close`, how long a dequeuer waits for an enqueuer that holds a
+/// ticket matching its own. Live enqueuers finish within microseconds of a
+/// close; one killed between taking its ticket and depositing never will, and
+/// must not keep a draining consumer forever. Giving up is safe: the late
+/// enqueuer, if alive after all, meets the credit and fails with `Closed`.
+const CLOSE_GRACE: Duration = Duration::from_millis(50);
 
 #[inline]
 fn deq_credits(s: u32) -> u32 {
@@ -153,8 +164,9 @@ impl Spinner {
     fn spin(&mut self) -> bool {
         self.n = self.n.wrapping_add(1);
         if cfg!(loom) {
+            // One scheduling point stands for the whole spin budget.
             sync::spin_hint();
-            return self.n < 3;
+            return self.n < 2;
         }
         let start = *self.start.get_or_insert_with(Instant::now);
         if self.n % 32 == 0 && start.elapsed().as_nanos() as u64 >= self.budget_ns {
@@ -169,7 +181,7 @@ impl Spinner {
     /// Whether the whole budget has been spun away.
     fn exhausted(&self) -> bool {
         if cfg!(loom) {
-            return self.n >= 3;
+            return self.n >= 2;
         }
         self.start.is_some_and(|t| t.elapsed().as_nanos() as u64 >= self.budget_ns)
     }
@@ -310,9 +322,7 @@ impl Rcqb {
             // Changing the futex word itself makes a sleeper that is about to
             // sleep on the old value return at once instead of missing the wake.
             slot.state.fetch_or(CLOSED, SeqCst);
-            if slot.waiters.load(SeqCst) != 0 {
-                sync::futex_wake_all(&slot.state);
-            }
+            self.wake_waiters(slot);
         }
     }
 
@@ -539,7 +549,14 @@ impl Rcqb {
                 // FULL or WRITING: the slot holds another item. Give up only here.
                 let give_up = closed || self.expired(wait, &spinner);
                 if give_up && enq_credits(s) < MAX_CREDITS {
-                    if self.cancel(&self.header().tail, ticket, slot, s, ENQ_ONE) {
+                    // Hand the ticket back only if the item in our way has no
+                    // dequeuer yet. If one holds its ticket and has not come, it
+                    // may be dead: leave a credit, so a retry moves on.
+                    let h = self.header().head.load(SeqCst);
+                    // After close, always leave the credit: it changes the slot's
+                    // state, which wakes a drainer counting on our ticket.
+                    let hand_back = !closed && h.wrapping_add(self.geo.capacity as u64) <= ticket;
+                    if self.cancel(&self.header().tail, ticket, slot, s, ENQ_ONE, hand_back) {
                         return At::Failed(if closed { Error::Closed } else { Error::Timeout });
                     }
                     continue;
@@ -577,6 +594,7 @@ impl Rcqb {
     fn dequeue_at(&self, ticket: u64, wait: Wait, read: &mut dyn FnMut(&Slot, usize)) -> At {
         let slot = self.slot(ticket);
         let mut spinner = Spinner::new(self.spin_ns);
+        let mut closed_at: Option<Instant> = None;
         loop {
             let s = slot.state.load(SeqCst);
             let phase = s & PHASE;
@@ -610,17 +628,28 @@ impl Rcqb {
             }
             if phase != WRITING {
                 // FREE or READING: no item here for us yet. After close, no item
-                // will come unless an enqueuer already holds a ticket >= ours.
-                let drained = s & CLOSED != 0 && self.header().tail.load(SeqCst) <= ticket;
-                let give_up = drained || self.expired(wait, &spinner);
+                // will come unless an enqueuer already holds a ticket >= ours,
+                // and that one gets CLOSE_GRACE to deliver it.
+                let matched = self.header().tail.load(SeqCst) > ticket;
+                let closed = s & CLOSED != 0;
+                let drained = closed && !matched;
+                let grace_over = closed && matched && closed_at.get_or_insert_with(Instant::now).elapsed() >= CLOSE_GRACE;
+                let give_up = drained || grace_over || self.expired(wait, &spinner);
                 if give_up && deq_credits(s) < MAX_CREDITS {
-                    if self.cancel(&self.header().head, ticket, slot, s, DEQ_ONE) {
-                        return At::Failed(if drained { Error::Closed } else { Error::Timeout });
+                    // Hand the ticket back only if no enqueuer holds its match.
+                    // If one does and has not delivered, it may be dead: leave a
+                    // credit, so a retry (or the rest of a drain) moves on.
+                    if self.cancel(&self.header().head, ticket, slot, s, DEQ_ONE, !matched) {
+                        return if grace_over {
+                            At::Redirect
+                        } else {
+                            At::Failed(if drained { Error::Closed } else { Error::Timeout })
+                        };
                     }
                     continue;
                 }
             }
-            self.wait_at(slot, s, phase == WRITING, wait, &mut spinner);
+            self.wait_at(slot, s, phase == WRITING || s & CLOSED != 0, wait, &mut spinner);
         }
     }
 
@@ -637,8 +666,8 @@ impl Rcqb {
 
     /// Gives a ticket back, or leaves a credit for it. False if the state moved
     /// under us (the caller re-reads and decides again).
-    fn cancel(&self, counter: &sync::AtomicU64, ticket: u64, slot: &Slot, s: u32, credit: u32) -> bool {
-        let undone = counter.compare_exchange(ticket + 1, ticket, AcqRel, Relaxed).is_ok()
+    fn cancel(&self, counter: &sync::AtomicU64, ticket: u64, slot: &Slot, s: u32, credit: u32, hand_back: bool) -> bool {
+        let undone = hand_back && counter.compare_exchange(ticket + 1, ticket, AcqRel, Relaxed).is_ok()
             || slot.state.compare_exchange(s, s + credit, SeqCst, Relaxed).is_ok();
         if undone {
             // A partner sleeping at this slot may now consume the credit, or
@@ -648,16 +677,23 @@ impl Rcqb {
         undone
     }
 
+    /// Called after every change of a slot's state. The read of `waiters` is
+    /// an RMW, not a load: with the sleeper's own RMW on `waiters` it makes
+    /// "state changed, then waiters read" and "waiters bumped, then state
+    /// read" exclusive under acquire/release alone, which loom can verify
+    /// (loom models SeqCst loads as acquire). On a line this thread just
+    /// wrote, it costs one locked add.
     #[inline]
     fn wake_waiters(&self, slot: &Slot) {
-        if slot.waiters.load(SeqCst) != 0 {
+        if slot.waiters.fetch_add(0, AcqRel) != 0 {
             sync::futex_wake_all(&slot.state);
         }
     }
 
     /// Spins, then sleeps on the slot until its state moves off `s`. `held`
-    /// means a partner holds the slot mid-copy: it will move soon unless that
-    /// partner died, which the sleeper checks for every HOLDER_POLL.
+    /// means the wait should end soon by itself (a partner holds the slot
+    /// mid-copy, or the queue is closed); the sleeper wakes every HOLDER_POLL
+    /// to check whether that partner died or the close grace ran out.
     fn wait_at(&self, slot: &Slot, s: u32, held: bool, wait: Wait, spinner: &mut Spinner) {
         let first = !spinner.started();
         if spinner.spin() {

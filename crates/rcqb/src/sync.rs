@@ -38,13 +38,30 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
     }
 }
 
+// Under loom a futex is modelled by one mutex + condvar: the compare happens
+// under the mutex and wakes take it too, which is exactly the futex contract
+// (no wake lost between the compare and the sleep). A lost wake-up in the
+// queue's own protocol then shows up as a loom deadlock.
 #[cfg(loom)]
-pub(crate) fn futex_wait(_word: &AtomicU32, _expected: u32, _timeout: Option<Duration>) {
-    loom::thread::yield_now();
+loom::lazy_static! {
+    static ref FUTEX: (loom::sync::Mutex<()>, loom::sync::Condvar) = (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
 }
 
 #[cfg(loom)]
-pub(crate) fn futex_wake_all(_word: &AtomicU32) {}
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
+    let (m, cv) = &*FUTEX;
+    let g = m.lock().unwrap();
+    if word.load(Ordering::SeqCst) == expected {
+        drop(cv.wait(g).unwrap());
+    }
+}
+
+#[cfg(loom)]
+pub(crate) fn futex_wake_all(_word: &AtomicU32) {
+    let (m, cv) = &*FUTEX;
+    let _g = m.lock().unwrap();
+    cv.notify_all();
+}
 
 /// A CPU hint inside spin loops; a scheduling point under loom.
 #[inline]
