@@ -1,0 +1,35 @@
+// Loads the native binding: the local build first (a checkout after
+// `pnpm build:native`), then the platform package npm installed beside us.
+import { createRequire } from 'node:module';
+import { familySync } from './libc.js';
+import type { NativeQueue } from '../native.js';
+import { RcqbError, RcqbErrorCode } from './errors.js';
+
+export type { NativeQueue, NativeStats } from '../native.js';
+
+function platformSuffix(): string {
+  const abi = process.platform === 'linux' ? `-${familySync()}` : '';
+  return `${process.platform}-${process.arch}${abi}`;
+}
+
+function load(): typeof NativeQueue {
+  const require = createRequire(import.meta.url);
+  const suffix = platformSuffix();
+  const candidates = [`../rcqb.${suffix}.node`, `@polytropon/rcqb-${suffix}`];
+  const failures: string[] = [];
+  for (const id of candidates) {
+    try {
+      return (require(id) as { NativeQueue: typeof NativeQueue }).NativeQueue;
+    } catch (e) {
+      failures.push(`  ${id}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new RcqbError(
+    RcqbErrorCode.NativeLoad,
+    `@polytropon/rcqb has no native binary for ${suffix}. Tried:\n${failures.join('\n')}\n` +
+      'Install on a supported platform (linux-x64-gnu), or build from source with a Rust toolchain: `pnpm build:native`.',
+  );
+}
+
+/** The native class, loaded once. */
+export const Native: typeof NativeQueue = load();
