@@ -8,5 +8,8 @@ export default defineConfig({
     // on these 2-core machines.
     pool: 'forks',
     fileParallelism: false,
+    // scripts/test.sh sums these reports into the CI's closing line.
+    reporters: ['default', 'json'],
+    outputFile: { json: `../../.test-results/rcqb-${process.env.VITEST_JSON_SUFFIX ?? 'local'}.json` },
   },
 });

@@ -4,7 +4,7 @@
 //! offset 0    Header (256 bytes: immutable geometry, then tail, head and the
 //!             counters, each on its own cache line)
 //! offset 256  slot 0, slot 1, ... slot N-1, each `stride` bytes:
-//!             state u32 | waiters u32 | len u32 | owner u32 | payload[item_size]
+//!             state u64 | waiters u32 | len u32 | payload[item_size]
 //! ```
 //! Everything is addressed by offset from the segment base, so each process
 //! may map the segment anywhere. The geometry is read once, validated, and
@@ -56,14 +56,13 @@ pub(crate) struct Header {
 
 #[repr(C)]
 pub(crate) struct Slot {
-    /// Phase, credits and the closed bit; see `queue.rs`. The futex word.
-    pub state: AtomicU32,
+    /// Holder, phase, credits and the closed bit; see `queue.rs`. Its low
+    /// half is the futex word.
+    pub state: AtomicU64,
     /// Threads (of any process) sleeping or about to sleep on `state`.
     pub waiters: AtomicU32,
     /// Length of the item held, written by its enqueuer.
     pub len: AtomicU32,
-    /// Pid of the participant holding the slot in a pending phase, else 0.
-    pub owner: AtomicU32,
     /// Under loom the payload is an atomic, so loom sees its causality.
     #[cfg(loom)]
     pub payload: AtomicU64,
@@ -180,10 +179,9 @@ impl Header {
 impl Slot {
     pub(crate) fn new_loom() -> Slot {
         Slot {
-            state: AtomicU32::new(0),
+            state: AtomicU64::new(0),
             waiters: AtomicU32::new(0),
             len: AtomicU32::new(0),
-            owner: AtomicU32::new(0),
             payload: AtomicU64::new(0),
         }
     }

@@ -2,7 +2,11 @@
 //!
 //! # The slot state word
 //!
+//! A 64-bit word whose low half is the futex word (little-endian: the low
+//! half sits at the word's address):
+//!
 //! ```text
+//! bits 32..64 pid of the participant holding the slot in WRITING or READING, else 0
 //! bit 31      closed (set on every slot by `close`, so sleepers' futex values change)
 //! bits 16..30 enqueue credits: enqueue tickets at this slot that were cancelled
 //! bits 2..16  dequeue credits: dequeue tickets at this slot that were cancelled
@@ -41,16 +45,17 @@ use crate::layout::{HEADER_SIZE, SLOT_HEADER_SIZE};
 use crate::sync::{self, Ordering::*};
 use crate::Error;
 
-const PHASE: u32 = 0b11;
-const FREE: u32 = 0;
-const WRITING: u32 = 1;
-const FULL: u32 = 2;
-const READING: u32 = 3;
+const PHASE: u64 = 0b11;
+const FREE: u64 = 0;
+const WRITING: u64 = 1;
+const FULL: u64 = 2;
+const READING: u64 = 3;
 const DEQ_SHIFT: u32 = 2;
 const ENQ_SHIFT: u32 = 16;
-const DEQ_ONE: u32 = 1 << DEQ_SHIFT;
-const ENQ_ONE: u32 = 1 << ENQ_SHIFT;
-const CLOSED: u32 = 1 << 31;
+const DEQ_ONE: u64 = 1 << DEQ_SHIFT;
+const ENQ_ONE: u64 = 1 << ENQ_SHIFT;
+const CLOSED: u64 = 1 << 31;
+const HOLDER_SHIFT: u32 = 32;
 /// Most cancelled operations one slot can hold credits for at once. An
 /// operation that would exceed it keeps waiting instead of cancelling.
 pub const MAX_CREDITS: u32 = (1 << 14) - 1;
@@ -66,12 +71,16 @@ const HOLDER_POLL: Duration = Duration::from_millis(10);
 const CLOSE_GRACE: Duration = Duration::from_millis(50);
 
 #[inline]
-fn deq_credits(s: u32) -> u32 {
-    (s >> DEQ_SHIFT) & MAX_CREDITS
+fn deq_credits(s: u64) -> u32 {
+    (s >> DEQ_SHIFT) as u32 & MAX_CREDITS
 }
 #[inline]
-fn enq_credits(s: u32) -> u32 {
-    (s >> ENQ_SHIFT) & MAX_CREDITS
+fn enq_credits(s: u64) -> u32 {
+    (s >> ENQ_SHIFT) as u32 & MAX_CREDITS
+}
+#[inline]
+fn holder(s: u64) -> u32 {
+    (s >> HOLDER_SHIFT) as u32
 }
 
 /// Options for [`Rcqb::create`].
@@ -140,6 +149,8 @@ pub struct Rcqb {
     geo: Geometry,
     mask: u64,
     spin_ns: u64,
+    /// This process's pid, pre-shifted into the holder field.
+    holder: u64,
     pid: u32,
 }
 
@@ -235,7 +246,8 @@ impl Rcqb {
     }
 
     fn from_parts(storage: Storage, geo: Geometry, spin_ns: u64) -> Rcqb {
-        Rcqb { storage, geo, mask: geo.capacity as u64 - 1, spin_ns, pid: std::process::id() }
+        let pid = std::process::id();
+        Rcqb { storage, geo, mask: geo.capacity as u64 - 1, spin_ns, holder: (pid as u64) << HOLDER_SHIFT, pid }
     }
 
     /// The segment's name (`/name`), or `None` for anonymous memory.
@@ -530,17 +542,16 @@ impl Rcqb {
             }
             let phase = s & PHASE;
             if phase == FREE {
-                if slot.state.compare_exchange(s, s + WRITING, Acquire, Relaxed).is_err() {
+                // The claim names the holder in the same CAS, so a holder that
+                // dies at any instant is identifiable (`recover_if_holder_died`).
+                if slot.state.compare_exchange(s, (s + WRITING) | self.holder, Acquire, Relaxed).is_err() {
                     continue;
                 }
-                slot.owner.store(self.pid, Relaxed);
                 let len = write(slot);
                 slot.len.store(len, Relaxed);
-                // Cleared before the release: a stale pid must never name a
-                // later holder (see `recover_if_holder_died`).
-                slot.owner.store(0, Relaxed);
-                // WRITING -> FULL; SeqCst pairs with the waiter-count read below.
-                slot.state.fetch_add(FULL - WRITING, SeqCst);
+                // WRITING -> FULL and holder -> 0 in one add: only credits and
+                // the closed bit change under a holder, never the phase or pid.
+                slot.state.fetch_add((FULL - WRITING).wrapping_sub(self.holder), Release);
                 self.wake_waiters(slot);
                 return At::Done(len as usize);
             }
@@ -573,7 +584,10 @@ impl Rcqb {
                 Wait::SpinOnly => {
                     let t = h.head.load(Acquire);
                     if t >= h.tail.load(Acquire) {
-                        return Err(if h.closed.load(Acquire) != 0 { Error::Closed } else { Error::Timeout });
+                        if h.closed.load(Acquire) == 0 {
+                            return Err(Error::Timeout);
+                        }
+                        return self.sweep(&mut read);
                     }
                     if h.head.compare_exchange(t, t + 1, AcqRel, Relaxed).is_err() {
                         continue;
@@ -586,9 +600,63 @@ impl Rcqb {
             match self.dequeue_at(ticket, wait, &mut |slot, len| value = Some(read(slot, len))) {
                 At::Done(len) => return Ok((len, value.expect("read ran"))),
                 At::Redirect => continue,
+                At::Failed(Error::Closed) => return self.sweep(&mut read),
                 At::Failed(e) => return Err(e),
             }
         }
+    }
+
+    /// The last step of a drain, once every ticket is spent. A participant
+    /// killed while waiting with a dequeue ticket leaves the item of its slot
+    /// with no ticket to reach it; after close nothing else will come, so a
+    /// draining consumer takes any item still in any slot, and waits for
+    /// deposits still in flight, before it reports `Closed`.
+    fn sweep<T>(&self, read: &mut impl FnMut(&Slot, usize) -> T) -> Result<(usize, T), Error> {
+        loop {
+            let mut in_flight = false;
+            for i in 0..self.geo.capacity as u64 {
+                let slot = self.slot(i);
+                let s = slot.state.load(SeqCst);
+                match s & PHASE {
+                    FULL => {
+                        let mut value = None;
+                        match self.take(slot, s, &mut |slot, len| value = Some(read(slot, len))) {
+                            Some(At::Done(len)) => return Ok((len, value.expect("read ran"))),
+                            Some(At::Failed(e)) => return Err(e),
+                            _ => in_flight = true, // lost the race for it: look again
+                        }
+                    }
+                    WRITING => in_flight |= !self.recover_if_holder_died(slot, s),
+                    _ => {}
+                }
+            }
+            if !in_flight {
+                return Err(Error::Closed);
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Takes the item of a FULL slot observed as `s`; None if the claim lost a race.
+    fn take(&self, slot: &Slot, s: u64, read: &mut dyn FnMut(&Slot, usize)) -> Option<At> {
+        if slot.state.compare_exchange(s, (s + (READING - FULL)) | self.holder, Acquire, Relaxed).is_err() {
+            return None;
+        }
+        // Bounds-check what another process wrote: never read past the payload.
+        let len = slot.len.load(Relaxed);
+        let bad = len > self.geo.item_size;
+        if !bad {
+            read(slot, len as usize);
+        }
+        slot.state.fetch_sub((READING - FREE) + self.holder, Release);
+        self.wake_waiters(slot);
+        if bad {
+            return Some(At::Failed(Error::BadLayout(format!(
+                "slot holds an item of {len} bytes, more than the item size {}; item dropped",
+                self.geo.item_size
+            ))));
+        }
+        Some(At::Done(len as usize))
     }
 
     fn dequeue_at(&self, ticket: u64, wait: Wait, read: &mut dyn FnMut(&Slot, usize)) -> At {
@@ -599,26 +667,10 @@ impl Rcqb {
             let s = slot.state.load(SeqCst);
             let phase = s & PHASE;
             if phase == FULL {
-                if slot.state.compare_exchange(s, s + (READING - FULL), Acquire, Relaxed).is_err() {
-                    continue;
+                match self.take(slot, s, read) {
+                    Some(done) => return done,
+                    None => continue,
                 }
-                slot.owner.store(self.pid, Relaxed);
-                // Bounds-check what another process wrote: never read past the payload.
-                let len = slot.len.load(Relaxed);
-                let bad = len > self.geo.item_size;
-                if !bad {
-                    read(slot, len as usize);
-                }
-                slot.owner.store(0, Relaxed);
-                slot.state.fetch_sub(READING - FREE, SeqCst);
-                self.wake_waiters(slot);
-                if bad {
-                    return At::Failed(Error::BadLayout(format!(
-                        "slot holds an item of {len} bytes, more than the item size {}; item dropped",
-                        self.geo.item_size
-                    )));
-                }
-                return At::Done(len as usize);
             }
             if enq_credits(s) > 0 {
                 if slot.state.compare_exchange(s, s - ENQ_ONE, AcqRel, Relaxed).is_ok() {
@@ -666,7 +718,7 @@ impl Rcqb {
 
     /// Gives a ticket back, or leaves a credit for it. False if the state moved
     /// under us (the caller re-reads and decides again).
-    fn cancel(&self, counter: &sync::AtomicU64, ticket: u64, slot: &Slot, s: u32, credit: u32, hand_back: bool) -> bool {
+    fn cancel(&self, counter: &sync::AtomicU64, ticket: u64, slot: &Slot, s: u64, credit: u64, hand_back: bool) -> bool {
         let undone = hand_back && counter.compare_exchange(ticket + 1, ticket, AcqRel, Relaxed).is_ok()
             || slot.state.compare_exchange(s, s + credit, SeqCst, Relaxed).is_ok();
         if undone {
@@ -694,7 +746,7 @@ impl Rcqb {
     /// means the wait should end soon by itself (a partner holds the slot
     /// mid-copy, or the queue is closed); the sleeper wakes every HOLDER_POLL
     /// to check whether that partner died or the close grace ran out.
-    fn wait_at(&self, slot: &Slot, s: u32, held: bool, wait: Wait, spinner: &mut Spinner) {
+    fn wait_at(&self, slot: &Slot, s: u64, held: bool, wait: Wait, spinner: &mut Spinner) {
         let first = !spinner.started();
         if spinner.spin() {
             if first {
@@ -716,7 +768,7 @@ impl Rcqb {
         slot.waiters.fetch_add(1, SeqCst);
         if slot.state.load(SeqCst) == s {
             self.header().sleeps.fetch_add(1, Relaxed);
-            sync::futex_wait(&slot.state, s, timeout);
+            sync::futex_wait(&slot.state, s as u32, timeout);
         }
         slot.waiters.fetch_sub(1, SeqCst);
     }
@@ -726,23 +778,19 @@ impl Rcqb {
     /// write is discarded (it was never acknowledged) and its ticket becomes an
     /// enqueue credit; an unfinished read puts the item back (at-least-once)
     /// and its ticket becomes a dequeue credit.
-    fn recover_if_holder_died(&self, slot: &Slot, s: u32) -> bool {
-        let owner = slot.owner.load(Relaxed);
-        if owner == 0 || owner == self.pid || sync::process_alive(owner) {
+    fn recover_if_holder_died(&self, slot: &Slot, s: u64) -> bool {
+        let pid = holder(s);
+        if pid == 0 || pid == self.pid || sync::process_alive(pid) {
             return false;
         }
-        // The owner is dead now. If the slot still names it, it died holding
-        // the slot: holders clear `owner` before they release.
-        if slot.owner.load(SeqCst) != owner {
-            return false;
-        }
+        // `s` names a holder that is dead, so it can no longer change the
+        // phase: if the CAS below sees `s`, that holding never ended.
         let fixed = match s & PHASE {
-            WRITING if enq_credits(s) < MAX_CREDITS => s - WRITING + ENQ_ONE,
-            READING if deq_credits(s) < MAX_CREDITS => s - (READING - FULL) + DEQ_ONE,
+            WRITING if enq_credits(s) < MAX_CREDITS => (s - WRITING + ENQ_ONE) & !(u64::MAX << HOLDER_SHIFT),
+            READING if deq_credits(s) < MAX_CREDITS => (s - (READING - FULL) + DEQ_ONE) & !(u64::MAX << HOLDER_SHIFT),
             _ => return false,
         };
         if slot.state.compare_exchange(s, fixed, SeqCst, Relaxed).is_ok() {
-            slot.owner.store(0, Relaxed);
             self.header().recoveries.fetch_add(1, Relaxed);
             self.wake_waiters(slot);
             return true;

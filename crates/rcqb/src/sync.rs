@@ -15,26 +15,37 @@ use std::time::Duration;
 /// Returns on a wake, a timeout, a signal or a changed value alike: callers
 /// always re-read the state.
 #[cfg(not(loom))]
-pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+pub(crate) fn futex_wait(word: &AtomicU64, expected: u32, timeout: Option<Duration>) {
     let ts = timeout.map(|d| libc::timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: d.subsec_nanos() as libc::c_long,
     });
     let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAIT (without
-    // FUTEX_PRIVATE_FLAG, so waiters in other processes mapping the same
-    // segment match) only reads it. The timespec outlives the call.
+    // SAFETY: the futex is the low half of a live, aligned u64 (little-endian,
+    // checked below); FUTEX_WAIT (without FUTEX_PRIVATE_FLAG, so waiters in
+    // other processes mapping the same segment match) only reads it. The
+    // timespec outlives the call.
     unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, ts_ptr, std::ptr::null::<u32>(), 0);
+        libc::syscall(libc::SYS_futex, low_half(word), libc::FUTEX_WAIT, expected, ts_ptr, std::ptr::null::<u32>(), 0);
     }
+}
+
+// The futex is the low 32 bits of a 64-bit state word; on a big-endian
+// machine those sit at address + 4. Only little-endian targets are supported.
+#[cfg(not(target_endian = "little"))]
+compile_error!("polytropon-rcqb places its futex in the low half of a u64 and supports little-endian targets only");
+
+#[cfg(not(loom))]
+fn low_half(word: &AtomicU64) -> *const u32 {
+    word.as_ptr() as *const u32
 }
 
 /// Wakes every thread, in any process, sleeping on `word`.
 #[cfg(not(loom))]
-pub(crate) fn futex_wake_all(word: &AtomicU32) {
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE does not touch memory.
+pub(crate) fn futex_wake_all(word: &AtomicU64) {
+    // SAFETY: the address is that of a live word; FUTEX_WAKE does not touch memory.
     unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX, std::ptr::null::<libc::timespec>(), std::ptr::null::<u32>(), 0);
+        libc::syscall(libc::SYS_futex, low_half(word), libc::FUTEX_WAKE, i32::MAX, std::ptr::null::<libc::timespec>(), std::ptr::null::<u32>(), 0);
     }
 }
 
@@ -48,16 +59,16 @@ loom::lazy_static! {
 }
 
 #[cfg(loom)]
-pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
+pub(crate) fn futex_wait(word: &AtomicU64, expected: u32, _timeout: Option<Duration>) {
     let (m, cv) = &*FUTEX;
     let g = m.lock().unwrap();
-    if word.load(Ordering::SeqCst) == expected {
+    if word.load(Ordering::SeqCst) as u32 == expected {
         drop(cv.wait(g).unwrap());
     }
 }
 
 #[cfg(loom)]
-pub(crate) fn futex_wake_all(_word: &AtomicU32) {
+pub(crate) fn futex_wake_all(_word: &AtomicU64) {
     let (m, cv) = &*FUTEX;
     let _g = m.lock().unwrap();
     cv.notify_all();

