@@ -59,6 +59,8 @@ const HOLDER_SHIFT: u32 = 32;
 /// Most cancelled operations one slot can hold credits for at once. An
 /// operation that would exceed it keeps waiting instead of cancelling.
 pub const MAX_CREDITS: u32 = (1 << 14) - 1;
+/// Spinning turns into yielding after this long.
+const YIELD_AFTER_NS: u64 = 2_000;
 /// Default spin budget before sleeping on the futex.
 pub const DEFAULT_SPIN_NS: u64 = 20_000;
 /// How often a sleeper re-checks a slot held by a participant that may have died.
@@ -180,8 +182,19 @@ impl Spinner {
             return self.n < 2;
         }
         let start = *self.start.get_or_insert_with(Instant::now);
-        if self.n % 32 == 0 && start.elapsed().as_nanos() as u64 >= self.budget_ns {
-            return false;
+        if self.n % 32 == 0 {
+            let spent = start.elapsed().as_nanos() as u64;
+            if spent >= self.budget_ns {
+                return false;
+            }
+            // Past the first few microseconds the partner is probably not
+            // running: give it the CPU rather than burn the time slice. With
+            // more threads than cores this saves most futex sleeps (and the
+            // wakes the partner would pay for them).
+            if spent >= YIELD_AFTER_NS {
+                std::thread::yield_now();
+                return true;
+            }
         }
         sync::spin_hint();
         true

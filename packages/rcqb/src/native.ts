@@ -2,24 +2,25 @@
 // `pnpm build:native`), then the platform package npm installed beside us.
 import { createRequire } from 'node:module';
 import { familySync } from './libc.js';
-import type { NativeQueue } from '../native.js';
+import type * as Binding from '../native.js';
 import { RcqbError, RcqbErrorCode } from './errors.js';
 
 export type { NativeQueue, NativeStats } from '../native.js';
+type Binding = typeof Binding;
 
 function platformSuffix(): string {
   const abi = process.platform === 'linux' ? `-${familySync()}` : '';
   return `${process.platform}-${process.arch}${abi}`;
 }
 
-function load(): typeof NativeQueue {
+function load(): Binding {
   const require = createRequire(import.meta.url);
   const suffix = platformSuffix();
   const candidates = [`../rcqb.${suffix}.node`, `@polytropon/rcqb-${suffix}`];
   const failures: string[] = [];
   for (const id of candidates) {
     try {
-      return (require(id) as { NativeQueue: typeof NativeQueue }).NativeQueue;
+      return require(id) as Binding;
     } catch (e) {
       failures.push(`  ${id}: ${(e as Error).message.split('\n')[0]}`);
     }
@@ -31,5 +32,5 @@ function load(): typeof NativeQueue {
   );
 }
 
-/** The native class, loaded once. */
-export const Native: typeof NativeQueue = load();
+/** The native binding, loaded once. */
+export const native: Binding = load();

@@ -1,4 +1,4 @@
-import { Native, type NativeQueue, type NativeStats } from './native.js';
+import { native, type NativeQueue, type NativeStats } from './native.js';
 import { fromNative, RcqbError, RcqbErrorCode } from './errors.js';
 import { CreateOptions, OpenOptions, QueueName, parse } from './options.js';
 
@@ -62,10 +62,13 @@ function safeInteger(v: unknown): number {
  */
 export class Rcqb {
   readonly #native: NativeQueue;
+  /** This thread's fast-path id: the hot operations are plain native functions. */
+  readonly #h: number;
   #scratch: Buffer | undefined;
 
-  private constructor(native: NativeQueue) {
-    this.#native = native;
+  private constructor(nq: NativeQueue) {
+    this.#native = nq;
+    this.#h = nq.handle;
   }
 
   /**
@@ -77,7 +80,7 @@ export class Rcqb {
    */
   static create(options: CreateOptions): Rcqb {
     const o = parse(CreateOptions, options, 'Rcqb.create options');
-    return new Rcqb(call(() => Native.create(o.capacity, o.itemSize, o.name ?? null, o.spinNs)));
+    return new Rcqb(call(() => native.NativeQueue.create(o.capacity, o.itemSize, o.name ?? null, o.spinNs)));
   }
 
   /**
@@ -89,7 +92,7 @@ export class Rcqb {
   static open(name: string, options: OpenOptions = {}): Rcqb {
     const n = parse(QueueName, name, 'queue name');
     const o = parse(OpenOptions, options, 'Rcqb.open options');
-    return new Rcqb(call(() => Native.open(n, o.spinNs)));
+    return new Rcqb(call(() => native.NativeQueue.open(n, o.spinNs)));
   }
 
   /**
@@ -105,7 +108,7 @@ export class Rcqb {
           'an anonymous queue is reachable only from threads of the process that created it; create it with a name to share it with other processes',
         );
       }
-      return new Rcqb(call(() => Native.attach(handle.id)));
+      return new Rcqb(call(() => native.NativeQueue.attach(handle.id)));
     }
     throw new RcqbError(RcqbErrorCode.InvalidArgument, 'not an RcqbHandle');
   }
@@ -113,7 +116,7 @@ export class Rcqb {
   /** Removes a named queue's name; open handles keep working. */
   static unlink(name: string): void {
     const n = parse(QueueName, name, 'queue name');
-    call(() => Native.unlink(n));
+    call(() => native.NativeQueue.unlink(n));
   }
 
   /** Plain data that {@link Rcqb.attach} turns back into a handle elsewhere. */
@@ -155,13 +158,13 @@ export class Rcqb {
   enqueue(item: Uint8Array, options?: WaitOptions): void {
     const b = bytes(item);
     const t = timeoutOf(options);
-    call(() => this.#native.enqueue(b, t));
+    call(() => native.qEnqueue(this.#h, b, t));
   }
 
   /** Enqueues a copy of `item` if there is room now; false if full. */
   tryEnqueue(item: Uint8Array): boolean {
     const b = bytes(item);
-    return call(() => this.#native.tryEnqueue(b));
+    return call(() => native.qTryEnqueue(this.#h, b));
   }
 
   /**
@@ -173,13 +176,13 @@ export class Rcqb {
   dequeueInto(buffer: Uint8Array, options?: WaitOptions): number {
     const b = bytes(buffer);
     const t = timeoutOf(options);
-    return call(() => this.#native.dequeueInto(b, t));
+    return call(() => native.qDequeueInto(this.#h, b, t));
   }
 
   /** Dequeues into `buffer` if an item is there now; its length, or `undefined`. */
   tryDequeueInto(buffer: Uint8Array): number | undefined {
     const b = bytes(buffer);
-    const n = call(() => this.#native.tryDequeueInto(b));
+    const n = call(() => native.qTryDequeueInto(this.#h, b));
     return n < 0 ? undefined : n;
   }
 
@@ -201,24 +204,24 @@ export class Rcqb {
   enqueueNumber(value: number, options?: WaitOptions): void {
     const v = safeInteger(value);
     const t = timeoutOf(options);
-    call(() => this.#native.enqueueNumber(v, t));
+    call(() => native.qEnqueueNumber(this.#h, v, t));
   }
 
   /** Enqueues a safe integer if there is room now. */
   tryEnqueueNumber(value: number): boolean {
     const v = safeInteger(value);
-    return call(() => this.#native.tryEnqueueNumber(v));
+    return call(() => native.qTryEnqueueNumber(this.#h, v));
   }
 
   /** Fast path for 64-bit items: dequeues one, blocking while empty. */
   dequeueNumber(options?: WaitOptions): number {
     const t = timeoutOf(options);
-    return call(() => this.#native.dequeueNumber(t));
+    return call(() => native.qDequeueNumber(this.#h, t));
   }
 
   /** Dequeues a 64-bit item if one is there now. */
   tryDequeueNumber(): number | undefined {
-    return call(() => this.#native.tryDequeueNumber()) ?? undefined;
+    return call(() => native.qTryDequeueNumber(this.#h)) ?? undefined;
   }
 
   /**
@@ -230,7 +233,7 @@ export class Rcqb {
     const b = bytes(item);
     const t = timeoutOf(options);
     options?.signal?.throwIfAborted?.();
-    if (call(() => this.#native.tryEnqueue(b))) return;
+    if (call(() => native.qTryEnqueue(this.#h, b))) return;
     try {
       await this.#native.enqueueAsync(b, t, options?.signal ?? null);
     } catch (e) {

@@ -6,16 +6,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, Buffer, Uint8Array};
+use napi::bindgen_prelude::{AbortSignal, AsyncTask, Buffer};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use polytropon_rcqb::{Options, Rcqb};
 
-fn to_napi(e: polytropon_rcqb::Error) -> Error {
+mod fast;
+
+pub(crate) fn to_napi(e: polytropon_rcqb::Error) -> Error {
     Error::new(Status::GenericFailure, format!("{}: {e}", e.code()))
 }
 
-fn ms(v: f64) -> Duration {
+pub(crate) fn ms(v: f64) -> Duration {
     Duration::from_secs_f64((v.max(0.0) / 1000.0).min(1e9))
 }
 
@@ -41,7 +43,16 @@ pub struct NativeStats {
 #[napi]
 pub struct NativeQueue {
     inner: Arc<Rcqb>,
+    /// Key in the cross-thread registry of anonymous queues (`attach`).
     id: u32,
+    /// This thread's handle on the fast path (`fast.rs`).
+    handle: u32,
+}
+
+impl Drop for NativeQueue {
+    fn drop(&mut self) {
+        fast::unregister(self.handle);
+    }
 }
 
 #[napi]
@@ -49,12 +60,12 @@ impl NativeQueue {
     #[napi(factory)]
     pub fn create(capacity: u32, item_size: u32, name: Option<String>, spin_ns: f64) -> Result<NativeQueue> {
         let q = Rcqb::create(Options { capacity, item_size, name, spin_ns: spin_ns as u64 }).map_err(to_napi)?;
-        Ok(NativeQueue::register(Arc::new(q)))
+        NativeQueue::register(Arc::new(q))
     }
 
     #[napi(factory)]
     pub fn open(name: String, spin_ns: f64) -> Result<NativeQueue> {
-        Ok(NativeQueue::register(Arc::new(Rcqb::open(&name, spin_ns as u64).map_err(to_napi)?)))
+        NativeQueue::register(Arc::new(Rcqb::open(&name, spin_ns as u64).map_err(to_napi)?))
     }
 
     /// Attaches to an anonymous queue of this process by its registry id.
@@ -62,7 +73,7 @@ impl NativeQueue {
     pub fn attach(id: u32) -> Result<NativeQueue> {
         let q = registry().lock().unwrap().get(&id).and_then(Weak::upgrade);
         match q {
-            Some(inner) => Ok(NativeQueue { inner, id }),
+            Some(inner) => Ok(NativeQueue { handle: fast::register(inner.clone())?, inner, id }),
             None => Err(Error::new(Status::GenericFailure, format!("ERR_RCQB_NOT_FOUND: no live queue with id {id} in this process"))),
         }
     }
@@ -72,12 +83,19 @@ impl NativeQueue {
         Rcqb::unlink(&name).map_err(to_napi)
     }
 
-    fn register(inner: Arc<Rcqb>) -> NativeQueue {
+    fn register(inner: Arc<Rcqb>) -> Result<NativeQueue> {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed) as u32;
+        let handle = fast::register(inner.clone())?;
         let mut r = registry().lock().unwrap();
         r.retain(|_, w| w.strong_count() > 0);
         r.insert(id, Arc::downgrade(&inner));
-        NativeQueue { inner, id }
+        Ok(NativeQueue { inner, id, handle })
+    }
+
+    /// This thread's id for the `q*` fast-path functions.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     #[napi(getter)]
@@ -118,58 +136,6 @@ impl NativeQueue {
     #[napi]
     pub fn close(&self) {
         self.inner.close()
-    }
-
-    /// Blocks; `timeout_ms < 0` means forever.
-    #[napi]
-    pub fn enqueue(&self, item: &[u8], timeout_ms: f64) -> Result<()> {
-        if timeout_ms < 0.0 { self.inner.enqueue(item) } else { self.inner.enqueue_timeout(item, ms(timeout_ms)) }.map_err(to_napi)
-    }
-
-    #[napi]
-    pub fn try_enqueue(&self, item: &[u8]) -> Result<bool> {
-        self.inner.try_enqueue(item).map_err(to_napi)
-    }
-
-    /// Returns the item's length.
-    #[napi]
-    pub fn dequeue_into(&self, mut out: Uint8Array, timeout_ms: f64) -> Result<u32> {
-        // SAFETY: the view is used only during this synchronous call, on the JS thread.
-        let out = unsafe { out.as_mut() };
-        let r = if timeout_ms < 0.0 { self.inner.dequeue_into(out) } else { self.inner.dequeue_into_timeout(out, ms(timeout_ms)) };
-        r.map(|n| n as u32).map_err(to_napi)
-    }
-
-    /// Returns the item's length, or -1 if the queue is empty.
-    #[napi]
-    pub fn try_dequeue_into(&self, mut out: Uint8Array) -> Result<i32> {
-        // SAFETY: the view is used only during this synchronous call, on the JS thread.
-        let out = unsafe { out.as_mut() };
-        Ok(self.inner.try_dequeue_into(out).map_err(to_napi)?.map_or(-1, |n| n as i32))
-    }
-
-    /// 64-bit fast path; JS numbers up to 2^53 travel exactly.
-    #[napi]
-    pub fn enqueue_number(&self, v: f64, timeout_ms: f64) -> Result<()> {
-        let v = v as i64 as u64;
-        if timeout_ms < 0.0 { self.inner.enqueue_u64(v) } else { self.inner.enqueue_u64_timeout(v, ms(timeout_ms)) }.map_err(to_napi)
-    }
-
-    #[napi]
-    pub fn try_enqueue_number(&self, v: f64) -> Result<bool> {
-        self.inner.try_enqueue_u64(v as i64 as u64).map_err(to_napi)
-    }
-
-    #[napi]
-    pub fn dequeue_number(&self, timeout_ms: f64) -> Result<f64> {
-        let r = if timeout_ms < 0.0 { self.inner.dequeue_u64() } else { self.inner.dequeue_u64_timeout(ms(timeout_ms)) };
-        r.map(|v| v as i64 as f64).map_err(to_napi)
-    }
-
-    /// Returns null if the queue is empty.
-    #[napi]
-    pub fn try_dequeue_number(&self) -> Result<Option<f64>> {
-        Ok(self.inner.try_dequeue_u64().map_err(to_napi)?.map(|v| v as i64 as f64))
     }
 
     /// Enqueues off the JS thread.
@@ -254,3 +220,4 @@ impl Task for Blocking {
         Ok(output.map(Buffer::from))
     }
 }
+
