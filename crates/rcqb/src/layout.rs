@@ -38,7 +38,12 @@ pub(crate) struct Header {
     pub slot_stride: AtomicU32,
     pub total_size: AtomicU64,
     pub closed: AtomicU32,
-    _pad0: [u32; 7],
+    /// Set when a participant from another pid namespace opens the queue:
+    /// dead-holder recovery is then off (pids are not comparable).
+    pub mixed_pid_ns: AtomicU32,
+    /// Inode of the creator's pid namespace.
+    pub pid_ns: AtomicU64,
+    _pad0: [u64; 2],
     /// Enqueue tickets issued (stage 1 of an enqueue).
     pub tail: AtomicU64,
     _pad1: [u64; 7],
@@ -138,6 +143,13 @@ pub(crate) unsafe fn read_geometry(base: *const u8, mapped_len: usize) -> Result
     Ok(g)
 }
 
+/// Inode of this process's pid namespace (0 if unknown).
+#[cfg(not(loom))]
+pub(crate) fn pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").map(|m| m.ino()).unwrap_or(0)
+}
+
 /// Writes a fresh header into zeroed memory; `magic` goes last.
 #[cfg(not(loom))]
 pub(crate) fn init_header(h: &Header, g: &Geometry) {
@@ -147,6 +159,7 @@ pub(crate) fn init_header(h: &Header, g: &Geometry) {
     h.item_size.store(g.item_size, Relaxed);
     h.slot_stride.store(g.stride as u32, Relaxed);
     h.total_size.store(g.total_size as u64, Relaxed);
+    h.pid_ns.store(pid_namespace(), Relaxed);
     // Release: an opener that acquires the magic sees every field above.
     h.magic.store(MAGIC, Release);
 }
@@ -162,7 +175,9 @@ impl Header {
             slot_stride: AtomicU32::new(g.stride as u32),
             total_size: AtomicU64::new(g.total_size as u64),
             closed: AtomicU32::new(0),
-            _pad0: [0; 7],
+            mixed_pid_ns: AtomicU32::new(0),
+            pid_ns: AtomicU64::new(0),
+            _pad0: [0; 2],
             tail: AtomicU64::new(0),
             _pad1: [0; 7],
             head: AtomicU64::new(0),

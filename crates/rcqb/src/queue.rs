@@ -56,6 +56,7 @@ const DEQ_ONE: u64 = 1 << DEQ_SHIFT;
 const ENQ_ONE: u64 = 1 << ENQ_SHIFT;
 const CLOSED: u64 = 1 << 31;
 const HOLDER_SHIFT: u32 = 32;
+const HOLDER_MASK: u64 = u64::MAX << HOLDER_SHIFT;
 /// Most cancelled operations one slot can hold credits for at once. An
 /// operation that would exceed it keeps waiting instead of cancelling.
 pub const MAX_CREDITS: u32 = (1 << 14) - 1;
@@ -132,6 +133,14 @@ enum At {
     Done(usize),
     Redirect,
     Failed(Error),
+}
+
+enum Cancel {
+    Done,
+    /// The state moved under us: re-read and decide again.
+    Raced,
+    /// The slot holds MAX_CREDITS already: keep waiting.
+    Saturated,
 }
 
 #[cfg(not(loom))]
@@ -241,7 +250,12 @@ impl Rcqb {
                 r => break r?,
             }
         };
-        Ok(Rcqb::from_parts(Storage { seg }, geo, spin_ns))
+        let q = Rcqb::from_parts(Storage { seg }, geo, spin_ns);
+        let ns = crate::layout::pid_namespace();
+        if ns == 0 || ns != q.header().pid_ns.load(Relaxed) {
+            q.header().mixed_pid_ns.store(1, SeqCst);
+        }
+        Ok(q)
     }
 
     /// Removes a named queue's name; open handles keep working.
@@ -525,13 +539,21 @@ impl Rcqb {
                     if t.wrapping_sub(h.head.load(Acquire)) as i64 >= self.geo.capacity as i64 {
                         return Err(Error::Timeout);
                     }
-                    if h.tail.compare_exchange(t, t + 1, AcqRel, Relaxed).is_err() {
+                    if h.tail.compare_exchange(t, t.wrapping_add(1), SeqCst, Relaxed).is_err() {
                         continue;
                     }
                     t
                 }
-                _ => h.tail.fetch_add(1, AcqRel),
+                _ => h.tail.fetch_add(1, SeqCst),
             };
+            // Closed between the check above and the ticket: a drainer may
+            // already have decided no item comes for this ticket, so withdraw
+            // it (SeqCst on both sides: the drainer reads `tail` after it sees
+            // the close, we read the close after we took `tail`).
+            if h.closed.load(SeqCst) != 0 {
+                self.withdraw_enqueue_after_close(ticket);
+                return Err(Error::Closed);
+            }
             match self.enqueue_at(ticket, wait, &mut write) {
                 At::Done(_) => return Ok(()),
                 At::Redirect => continue,
@@ -557,22 +579,23 @@ impl Rcqb {
             if phase == FREE {
                 // The claim names the holder in the same CAS, so a holder that
                 // dies at any instant is identifiable (`recover_if_holder_died`).
-                if slot.state.compare_exchange(s, (s + WRITING) | self.holder, Acquire, Relaxed).is_err() {
+                if slot.state.compare_exchange(s, ((s & !HOLDER_MASK) + WRITING) | self.holder, Acquire, Relaxed).is_err() {
                     continue;
                 }
                 let len = write(slot);
                 slot.len.store(len, Relaxed);
-                // WRITING -> FULL and holder -> 0 in one add: only credits and
-                // the closed bit change under a holder, never the phase or pid.
-                slot.state.fetch_add((FULL - WRITING).wrapping_sub(self.holder), Release);
-                self.wake_waiters(slot);
+                if !self.release(slot, WRITING, FULL) {
+                    return At::Failed(Error::Io(std::io::Error::other(
+                        "this participant was presumed dead and its slot recovered; the item was not enqueued",
+                    )));
+                }
                 return At::Done(len as usize);
             }
             let closed = s & CLOSED != 0;
             if phase != READING {
                 // FULL or WRITING: the slot holds another item. Give up only here.
                 let give_up = closed || self.expired(wait, &spinner);
-                if give_up && enq_credits(s) < MAX_CREDITS {
+                if give_up {
                     // Hand the ticket back only if the item in our way has no
                     // dequeuer yet. If one holds its ticket and has not come, it
                     // may be dead: leave a credit, so a retry moves on.
@@ -580,13 +603,15 @@ impl Rcqb {
                     // After close, always leave the credit: it changes the slot's
                     // state, which wakes a drainer counting on our ticket.
                     let hand_back = !closed && h.wrapping_add(self.geo.capacity as u64) <= ticket;
-                    if self.cancel(&self.header().tail, ticket, slot, s, ENQ_ONE, hand_back) {
-                        return At::Failed(if closed { Error::Closed } else { Error::Timeout });
+                    match self.cancel(&self.header().tail, ticket, slot, s, ENQ_ONE, hand_back) {
+                        Cancel::Done => return At::Failed(if closed { Error::Closed } else { Error::Timeout }),
+                        Cancel::Raced => continue,
+                        Cancel::Saturated => {} // keep waiting (see MAX_CREDITS)
                     }
-                    continue;
                 }
             }
-            self.wait_at(slot, s, phase == READING, wait, &mut spinner);
+            // Odd phases (WRITING, READING) are held mid-copy by a partner.
+            self.wait_at(slot, s, phase & 1 == 1 || closed, wait, &mut spinner);
         }
     }
 
@@ -602,7 +627,7 @@ impl Rcqb {
                         }
                         return self.sweep(&mut read);
                     }
-                    if h.head.compare_exchange(t, t + 1, AcqRel, Relaxed).is_err() {
+                    if h.head.compare_exchange(t, t.wrapping_add(1), AcqRel, Relaxed).is_err() {
                         continue;
                     }
                     t
@@ -639,7 +664,10 @@ impl Rcqb {
                             _ => in_flight = true, // lost the race for it: look again
                         }
                     }
-                    WRITING => in_flight |= !self.recover_if_holder_died(slot, s),
+                    WRITING | READING => {
+                        self.recover_if_holder_died(slot, s);
+                        in_flight = true;
+                    }
                     _ => {}
                 }
             }
@@ -652,7 +680,7 @@ impl Rcqb {
 
     /// Takes the item of a FULL slot observed as `s`; None if the claim lost a race.
     fn take(&self, slot: &Slot, s: u64, read: &mut dyn FnMut(&Slot, usize)) -> Option<At> {
-        if slot.state.compare_exchange(s, (s + (READING - FULL)) | self.holder, Acquire, Relaxed).is_err() {
+        if slot.state.compare_exchange(s, ((s & !HOLDER_MASK) + (READING - FULL)) | self.holder, Acquire, Relaxed).is_err() {
             return None;
         }
         // Bounds-check what another process wrote: never read past the payload.
@@ -661,8 +689,12 @@ impl Rcqb {
         if !bad {
             read(slot, len as usize);
         }
-        slot.state.fetch_sub((READING - FREE) + self.holder, Release);
-        self.wake_waiters(slot);
+        if !self.release(slot, READING, FREE) {
+            // Someone presumed us dead and put the item back: it is theirs now.
+            return Some(At::Failed(Error::Io(std::io::Error::other(
+                "this participant was presumed dead and its slot recovered; the item stays queued",
+            ))));
+        }
         if bad {
             return Some(At::Failed(Error::BadLayout(format!(
                 "slot holds an item of {len} bytes, more than the item size {}; item dropped",
@@ -700,21 +732,37 @@ impl Rcqb {
                 let drained = closed && !matched;
                 let grace_over = closed && matched && closed_at.get_or_insert_with(Instant::now).elapsed() >= CLOSE_GRACE;
                 let give_up = drained || grace_over || self.expired(wait, &spinner);
-                if give_up && deq_credits(s) < MAX_CREDITS {
-                    // Hand the ticket back only if no enqueuer holds its match.
-                    // If one does and has not delivered, it may be dead: leave a
-                    // credit, so a retry (or the rest of a drain) moves on.
-                    if self.cancel(&self.header().head, ticket, slot, s, DEQ_ONE, !matched) {
-                        return if grace_over {
+                if give_up {
+                    let done = || {
+                        if grace_over {
                             At::Redirect
                         } else {
                             At::Failed(if drained { Error::Closed } else { Error::Timeout })
-                        };
+                        }
+                    };
+                    // After close, no enqueuer takes our unmatched ticket (or, if
+                    // one raced the close, it withdraws): nothing to balance.
+                    if drained {
+                        return done();
                     }
-                    continue;
+                    // No enqueuer holds our ticket's match yet, and ours is the
+                    // next one it would get: take that enqueue ticket ourselves,
+                    // so the two cancel out (timed consumers on an idle queue
+                    // would otherwise pile up credits).
+                    if !matched && self.header().tail.compare_exchange(ticket, ticket.wrapping_add(1), SeqCst, Relaxed).is_ok() {
+                        return done();
+                    }
+                    // Hand the ticket back only if no enqueuer holds its match.
+                    // If one does and has not delivered, it may be dead: leave a
+                    // credit, so a retry (or the rest of a drain) moves on.
+                    match self.cancel(&self.header().head, ticket, slot, s, DEQ_ONE, !matched) {
+                        Cancel::Done => return done(),
+                        Cancel::Raced => continue,
+                        Cancel::Saturated => {} // keep waiting (see MAX_CREDITS)
+                    }
                 }
             }
-            self.wait_at(slot, s, phase == WRITING || s & CLOSED != 0, wait, &mut spinner);
+            self.wait_at(slot, s, phase & 1 == 1 || s & CLOSED != 0, wait, &mut spinner);
         }
     }
 
@@ -729,17 +777,60 @@ impl Rcqb {
         }
     }
 
-    /// Gives a ticket back, or leaves a credit for it. False if the state moved
-    /// under us (the caller re-reads and decides again).
-    fn cancel(&self, counter: &sync::AtomicU64, ticket: u64, slot: &Slot, s: u64, credit: u64, hand_back: bool) -> bool {
-        let undone = hand_back && counter.compare_exchange(ticket + 1, ticket, AcqRel, Relaxed).is_ok()
-            || slot.state.compare_exchange(s, s + credit, SeqCst, Relaxed).is_ok();
-        if undone {
+    /// Gives a ticket back, or leaves a credit for it.
+    fn cancel(&self, counter: &sync::AtomicU64, ticket: u64, slot: &Slot, s: u64, credit: u64, hand_back: bool) -> Cancel {
+        let result = if hand_back && counter.compare_exchange(ticket.wrapping_add(1), ticket, SeqCst, Relaxed).is_ok() {
+            Cancel::Done
+        } else if (if credit == DEQ_ONE { deq_credits(s) } else { enq_credits(s) }) >= MAX_CREDITS {
+            Cancel::Saturated
+        } else if slot.state.compare_exchange(s, s + credit, SeqCst, Relaxed).is_ok() {
+            Cancel::Done
+        } else {
+            Cancel::Raced
+        };
+        if matches!(result, Cancel::Done) {
             // A partner sleeping at this slot may now consume the credit, or
             // (after close) see that the ticket it counted on is gone.
             self.wake_waiters(slot);
         }
-        undone
+        result
+    }
+
+    /// An enqueue ticket taken just as the queue closed: hand it back, or
+    /// leave a credit whatever the phase (a drainer consumes it and moves on;
+    /// if none comes, nothing waits for it).
+    fn withdraw_enqueue_after_close(&self, ticket: u64) {
+        let tail = &self.header().tail;
+        if tail.compare_exchange(ticket.wrapping_add(1), ticket, SeqCst, Relaxed).is_ok() {
+            return self.wake_waiters(self.slot(ticket));
+        }
+        let slot = self.slot(ticket);
+        loop {
+            let s = slot.state.load(SeqCst);
+            match self.cancel(tail, ticket, slot, s, ENQ_ONE, false) {
+                Cancel::Raced => continue,
+                // Saturated: drainers give up on unmatched tickets after CLOSE_GRACE.
+                Cancel::Done | Cancel::Saturated => return,
+            }
+        }
+    }
+
+    /// Ends a holding: `from` (WRITING or READING) to `to`, clearing the
+    /// holder. A CAS, not an add: if another participant presumed us dead and
+    /// recovered the slot (holder gone), the slot is theirs and is left alone.
+    fn release(&self, slot: &Slot, from: u64, to: u64) -> bool {
+        let mut s = slot.state.load(Relaxed);
+        loop {
+            if s & HOLDER_MASK != self.holder || s & PHASE != from {
+                return false;
+            }
+            match slot.state.compare_exchange_weak(s, (s & !(HOLDER_MASK | PHASE)) | to, SeqCst, Relaxed) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        self.wake_waiters(slot);
+        true
     }
 
     /// Called after every change of a slot's state. The read of `waiters` is
@@ -770,7 +861,12 @@ impl Rcqb {
         let mut timeout = match wait {
             Wait::Forever => None,
             Wait::Until(d) => Some(d.saturating_duration_since(Instant::now())),
-            Wait::SpinOnly => Some(HOLDER_POLL), // only reached while `held`
+            // A `try` sleeps only while a partner holds the slot mid-copy.
+            Wait::SpinOnly if !held => {
+                std::thread::yield_now();
+                return;
+            }
+            Wait::SpinOnly => Some(HOLDER_POLL),
         };
         if held {
             if self.recover_if_holder_died(slot, s) {
@@ -793,14 +889,16 @@ impl Rcqb {
     /// and its ticket becomes a dequeue credit.
     fn recover_if_holder_died(&self, slot: &Slot, s: u64) -> bool {
         let pid = holder(s);
-        if pid == 0 || pid == self.pid || sync::process_alive(pid) {
+        // Pids name processes only within one pid namespace: with participants
+        // in several (containers sharing /dev/shm), liveness cannot be judged.
+        if pid == 0 || pid == self.pid || self.header().mixed_pid_ns.load(Relaxed) != 0 || sync::process_alive(pid) {
             return false;
         }
         // `s` names a holder that is dead, so it can no longer change the
         // phase: if the CAS below sees `s`, that holding never ended.
         let fixed = match s & PHASE {
-            WRITING if enq_credits(s) < MAX_CREDITS => (s - WRITING + ENQ_ONE) & !(u64::MAX << HOLDER_SHIFT),
-            READING if deq_credits(s) < MAX_CREDITS => (s - (READING - FULL) + DEQ_ONE) & !(u64::MAX << HOLDER_SHIFT),
+            WRITING if enq_credits(s) < MAX_CREDITS => (s - WRITING + ENQ_ONE) & !HOLDER_MASK,
+            READING if deq_credits(s) < MAX_CREDITS => (s - (READING - FULL) + DEQ_ONE) & !HOLDER_MASK,
             _ => return false,
         };
         if slot.state.compare_exchange(s, fixed, SeqCst, Relaxed).is_ok() {

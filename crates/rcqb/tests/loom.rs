@@ -125,3 +125,34 @@ fn close_lets_a_racing_consumer_drain() {
         assert_eq!(got, if acked { vec![1] } else { vec![] });
     });
 }
+
+#[test]
+fn enqueue_racing_close_is_either_refused_or_drained() {
+    // The producer may pass its closed check, lose the CPU, and take its
+    // ticket after close and after the consumer drained: then it must fail,
+    // never report success for an item nobody will dequeue.
+    model(|| {
+        let q = queue(2);
+        let p = {
+            let q = q.clone();
+            thread::spawn(move || q.enqueue_u64(1).is_ok())
+        };
+        let c = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let mut got = vec![];
+                loop {
+                    match q.dequeue_u64() {
+                        Ok(v) => got.push(v),
+                        Err(Error::Closed) => return got,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        };
+        q.close();
+        let acked = p.join().unwrap();
+        let got = c.join().unwrap();
+        assert_eq!(got, if acked { vec![1] } else { vec![] });
+    });
+}

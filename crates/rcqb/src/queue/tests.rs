@@ -236,3 +236,41 @@ fn slot_held_by_a_dead_process_is_recovered() {
     assert_eq!(t.unwrap(), 42);
     assert_eq!(q.stats().recoveries, 1);
 }
+
+#[test]
+fn timed_consumers_on_an_idle_queue_do_not_pile_up_credits() {
+    // Two consumers polling with short timeouts on an idle queue: their
+    // cancelled tickets must mostly pair off (hand-back or a null pair with
+    // the tail), not leave a credit per round until a slot saturates.
+    let q = Arc::new(queue(2, 8));
+    let rounds = 300;
+    std::thread::scope(|sc| {
+        for _ in 0..2 {
+            sc.spawn(|| {
+                for _ in 0..rounds {
+                    assert!(matches!(q.dequeue_u64_timeout(Duration::from_micros(300)), Err(Error::Timeout)));
+                }
+            });
+        }
+    });
+    let credits: u32 = (0..2).map(|i| deq_credits(q.slot(i).state.load(SeqCst))).sum();
+    assert!(credits < rounds / 10, "{credits} dequeue credits left after {rounds} rounds");
+    // And the queue still works, in order.
+    for i in 0..4 {
+        q.enqueue_u64(i).unwrap();
+        assert_eq!(q.dequeue_u64_timeout(Duration::from_secs(5)).unwrap(), i);
+    }
+}
+
+#[test]
+fn a_holder_presumed_dead_does_not_corrupt_the_slot() {
+    // Another participant recovered our slot while we were (slowly) writing:
+    // our release must leave it alone and report the enqueue as failed.
+    let q = queue(2, 8);
+    let slot = q.slot(0);
+    slot.state.store(WRITING | q.holder, SeqCst);
+    // Recovery as another participant would do it: FREE plus an enqueue credit.
+    slot.state.store(ENQ_ONE, SeqCst);
+    assert!(!q.release(slot, WRITING, FULL));
+    assert_eq!(slot.state.load(SeqCst), ENQ_ONE);
+}
