@@ -58,7 +58,9 @@ const CLOSED: u64 = 1 << 31;
 const HOLDER_SHIFT: u32 = 32;
 const HOLDER_MASK: u64 = u64::MAX << HOLDER_SHIFT;
 /// Most cancelled operations one slot can hold credits for at once. An
-/// operation that would exceed it keeps waiting instead of cancelling.
+/// operation that would exceed it keeps waiting instead of cancelling
+/// (except a drain after close, which then returns without one). Cancelled
+/// tickets mostly pair off without a credit, so slots stay far from it.
 pub const MAX_CREDITS: u32 = (1 << 14) - 1;
 /// Spinning turns into yielding after this long.
 const YIELD_AFTER_NS: u64 = 2_000;
@@ -740,10 +742,18 @@ impl Rcqb {
                             At::Failed(if drained { Error::Closed } else { Error::Timeout })
                         }
                     };
-                    // After close, no enqueuer takes our unmatched ticket (or, if
-                    // one raced the close, it withdraws): nothing to balance.
+                    // After close, an unmatched ticket is closed with a credit,
+                    // never handed back: an enqueuer that raced the close and
+                    // still takes a ticket here meets the credit in the same
+                    // state word it would claim, and fails with Closed instead
+                    // of depositing an item no drainer will come back for.
                     if drained {
-                        return done();
+                        match self.cancel(&self.header().head, ticket, slot, s, DEQ_ONE, false) {
+                            Cancel::Raced => continue,
+                            // Saturated: the one case a racing enqueuer could
+                            // still slip an item in here (see MAX_CREDITS).
+                            Cancel::Done | Cancel::Saturated => return done(),
+                        }
                     }
                     // No enqueuer holds our ticket's match yet, and ours is the
                     // next one it would get: take that enqueue ticket ourselves,
@@ -796,14 +806,12 @@ impl Rcqb {
         result
     }
 
-    /// An enqueue ticket taken just as the queue closed: hand it back, or
-    /// leave a credit whatever the phase (a drainer consumes it and moves on;
-    /// if none comes, nothing waits for it).
+    /// An enqueue ticket taken just as the queue closed: leave a credit for
+    /// it whatever the phase (a drainer consumes it and moves on; if none
+    /// comes, nothing waits for it). Not a hand-back: a drainer waiting for
+    /// this ticket sleeps on the slot's state, so the state must change.
     fn withdraw_enqueue_after_close(&self, ticket: u64) {
         let tail = &self.header().tail;
-        if tail.compare_exchange(ticket.wrapping_add(1), ticket, SeqCst, Relaxed).is_ok() {
-            return self.wake_waiters(self.slot(ticket));
-        }
         let slot = self.slot(ticket);
         loop {
             let s = slot.state.load(SeqCst);
