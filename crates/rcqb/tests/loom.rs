@@ -15,7 +15,7 @@ fn queue(capacity: u32) -> Arc<Rcqb> {
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
+        b.preemption_bound = Some(3);
     }
     b.max_branches = 100_000;
     b.check(f);
