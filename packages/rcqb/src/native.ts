@@ -2,11 +2,11 @@
 // `pnpm build:native`), then the platform package npm installed beside us.
 import { createRequire } from 'node:module';
 import { familySync } from './libc.js';
-import type * as Binding from '../native.js';
 import { RcqbError, RcqbErrorCode } from './errors.js';
 
 export type { NativeQueue, NativeStats } from '../native.js';
-type Binding = typeof Binding;
+/** The shape of the binding, from the declarations `napi build` generates. */
+type Binding = typeof import('../native.js');
 
 function platformSuffix(): string {
   const abi = process.platform === 'linux' ? `-${familySync()}` : '';
