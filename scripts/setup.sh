@@ -12,7 +12,7 @@ command -v node >/dev/null || die "Node.js 20 or newer is required (https://node
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "Node.js 20 or newer is required; this is $(node --version)."
 command -v cargo >/dev/null || [ -x "$HOME/.cargo/bin/cargo" ] || die "a Rust toolchain is required (https://rustup.rs)."
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="$HOME/.cargo/bin:$PATH" TURBO_TELEMETRY_DISABLED=1
 
 if ! command -v pnpm >/dev/null || [ "$(pnpm --version | cut -d. -f1)" != 10 ]; then
   # corepack does not work on these machines; npm does.

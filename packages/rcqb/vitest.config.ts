@@ -10,6 +10,7 @@ export default defineConfig({
     fileParallelism: false,
     // scripts/test.sh sums these reports into the CI's closing line.
     reporters: ['default', 'json'],
-    outputFile: { json: `../../.test-results/rcqb-${process.env.VITEST_JSON_SUFFIX ?? 'local'}.json` },
+    // One report per Node major, so the runs on Node 20 and 24 both count.
+    outputFile: { json: `../../.test-results/rcqb-node${process.versions.node.split('.')[0]}.json` },
   },
 });

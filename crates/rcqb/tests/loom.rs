@@ -12,6 +12,18 @@ fn queue(capacity: u32) -> Arc<Rcqb> {
     Arc::new(Rcqb::create(Options { capacity, item_size: 8, name: None, spin_ns: 0 }).unwrap())
 }
 
+/// Dequeues until the queue is closed and drained.
+fn drain(q: &Rcqb) -> Vec<u64> {
+    let mut got = vec![];
+    loop {
+        match q.dequeue_u64() {
+            Ok(v) => got.push(v),
+            Err(Error::Closed) => return got,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
@@ -107,16 +119,7 @@ fn close_lets_a_racing_consumer_drain() {
         let q = queue(2);
         let c = {
             let q = q.clone();
-            thread::spawn(move || {
-                let mut got = vec![];
-                loop {
-                    match q.dequeue_u64() {
-                        Ok(v) => got.push(v),
-                        Err(Error::Closed) => return got,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-            })
+            thread::spawn(move || drain(&q))
         };
         let acked = q.enqueue_u64(1).is_ok();
         q.close();
@@ -139,16 +142,7 @@ fn enqueue_racing_close_is_either_refused_or_drained() {
         };
         let c = {
             let q = q.clone();
-            thread::spawn(move || {
-                let mut got = vec![];
-                loop {
-                    match q.dequeue_u64() {
-                        Ok(v) => got.push(v),
-                        Err(Error::Closed) => return got,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-            })
+            thread::spawn(move || drain(&q))
         };
         q.close();
         let acked = p.join().unwrap();
