@@ -150,7 +150,7 @@ for (const where of ['thread', 'process']) {
       continue;
     }
     const m = median(results[name]);
-    console.log(`| ${name} | ${m.toFixed(2)} us | ${(m / base).toFixed(1)}x | ${(m / sleepBase).toFixed(1)}x |`);
+    console.log(`| ${name} | ${m.toFixed(2)} us | ${(m / base).toFixed(2)}x | ${(m / sleepBase).toFixed(2)}x |`);
   }
   const peerBest = Math.min(
     ...names.filter((n) => !n.startsWith('rcqb') && results[n].length).map((n) => median(results[n])),
