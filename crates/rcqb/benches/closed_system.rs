@@ -24,6 +24,10 @@ const CAPACITY: usize = 1024;
 trait Peer: Send + Sync {
     fn enqueue(&self, v: u64);
     fn dequeue(&self) -> u64;
+    /// Futex sleeps and slow-path waits so far, where the queue counts them.
+    fn sleeps_and_waits(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Spin politely: on 2 cores with 32 threads, a spinner that never yields
@@ -44,6 +48,10 @@ impl Peer for RcqbPeer {
     }
     fn dequeue(&self) -> u64 {
         self.0.dequeue_u64().unwrap()
+    }
+    fn sleeps_and_waits(&self) -> Option<(u64, u64)> {
+        let s = self.0.stats();
+        Some((s.sleeps, s.waits))
     }
 }
 
@@ -152,6 +160,9 @@ struct Run {
     avg_ns: f64,
     p99_ns: f64,
     mops: f64,
+    /// Futex sleeps and waits per 1000 operations (RCQB only).
+    sleeps_per_k: f64,
+    waits_per_k: f64,
 }
 
 fn run(peer: Arc<dyn Peer>, threads: usize, dur: Duration) -> Run {
@@ -185,10 +196,14 @@ fn run(peer: Arc<dyn Peer>, threads: usize, dur: Duration) -> Run {
     let secs = t0.elapsed().as_secs_f64();
     lat.sort_unstable();
     let n = lat.len().max(1);
+    let ops = 2.0 * pairs.load(Ordering::Relaxed) as f64;
+    let (sleeps, waits) = peer.sleeps_and_waits().unwrap_or((0, 0));
     Run {
         avg_ns: lat.iter().map(|&x| x as f64).sum::<f64>() / n as f64,
         p99_ns: lat.get(n * 99 / 100).copied().unwrap_or(0) as f64,
-        mops: 2.0 * pairs.load(Ordering::Relaxed) as f64 / secs / 1e6,
+        mops: ops / secs / 1e6,
+        sleeps_per_k: sleeps as f64 * 1000.0 / ops.max(1.0),
+        waits_per_k: waits as f64 * 1000.0 / ops.max(1.0),
     }
 }
 
@@ -275,6 +290,8 @@ fn main() {
                 avg_ns: median(rs.iter().map(|r| r.avg_ns).collect()),
                 p99_ns: median(rs.iter().map(|r| r.p99_ns).collect()),
                 mops: median(rs.iter().map(|r| r.mops).collect()),
+                sleeps_per_k: median(rs.iter().map(|r| r.sleeps_per_k).collect()),
+                waits_per_k: median(rs.iter().map(|r| r.waits_per_k).collect()),
             })
             .collect();
         let base = med[0];
@@ -287,6 +304,10 @@ fn main() {
                 PEERS[i], m.avg_ns, m.p99_ns, m.mops, m.avg_ns / base.avg_ns, base.mops / m.mops
             );
         }
+        println!(
+            "\nrcqb slow paths per 1000 operations: {:.1} waits, {:.1} futex sleeps",
+            base.waits_per_k, base.sleeps_per_k
+        );
         let best_other_lat = med[1..].iter().map(|m| m.avg_ns).fold(f64::INFINITY, f64::min);
         let best_other_tput = med[1..].iter().map(|m| m.mops).fold(0.0, f64::max);
         if t >= 4 {

@@ -29,12 +29,10 @@
 //!
 //! # Orderings
 //!
-//! Wake-ups: the waker's "RMW the state, then RMW-read `waiters`" and the
+//! Wake-ups: the waker's "RMW the state, then read `waiters`" and the
 //! sleeper's "RMW `waiters`, then read the state" must not both miss each
-//! other (a lost wake-up). Both sides' RMWs on `waiters` are ordered in its
-//! modification order, and acquire/release on them carries the state change
-//! across, so this holds without relying on SeqCst loads (see
-//! `wake_waiters`). Payload bytes are published by the Release/AcqRel phase
+//! other (a lost wake-up); see `wake_waiters` for why that holds, natively
+//! and under loom. Payload bytes are published by the Release/AcqRel phase
 //! changes and acquired by the claiming CAS.
 
 use std::time::{Duration, Instant};
@@ -841,15 +839,22 @@ impl Rcqb {
         true
     }
 
-    /// Called after every change of a slot's state. The read of `waiters` is
-    /// an RMW, not a load: with the sleeper's own RMW on `waiters` it makes
-    /// "state changed, then waiters read" and "waiters bumped, then state
-    /// read" exclusive under acquire/release alone, which loom can verify
-    /// (loom models SeqCst loads as acquire). On a line this thread just
-    /// wrote, it costs one locked add.
+    /// Called after every change of a slot's state, always a SeqCst RMW.
+    /// "Change state, then read `waiters`" here and "bump `waiters`, then
+    /// read state" in `wait_at` must not both miss each other: with every
+    /// access SeqCst, the single total order forbids it. Loom models SeqCst
+    /// loads as mere acquires, so under loom the read is an RMW instead,
+    /// which makes the argument hold under acquire/release alone (both sides'
+    /// RMWs on `waiters` are ordered in its modification order) and lets loom
+    /// check it. Natively the plain load saves a locked instruction on every
+    /// enqueue and dequeue.
     #[inline]
     fn wake_waiters(&self, slot: &Slot) {
-        if slot.waiters.fetch_add(0, AcqRel) != 0 {
+        #[cfg(not(loom))]
+        let waiters = slot.waiters.load(SeqCst);
+        #[cfg(loom)]
+        let waiters = slot.waiters.fetch_add(0, AcqRel);
+        if waiters != 0 {
             sync::futex_wake_all(&slot.state);
         }
     }
