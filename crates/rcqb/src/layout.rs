@@ -3,7 +3,7 @@
 //! ```text
 //! offset 0    Header (256 bytes: immutable geometry, then tail, head and the
 //!             counters, each on its own cache line)
-//! offset 256  slot 0, slot 1, ... slot N-1, each `stride` bytes:
+//! offset 256  slot 0, slot 1, ... slot N-1, each `stride` bytes (a multiple of 128):
 //!             state u64 | waiters u32 | len u32 | payload[item_size]
 //! ```
 //! Everything is addressed by offset from the segment base, so each process
@@ -17,7 +17,7 @@ use crate::Error;
 /// `PTRNRCQB`, little-endian: identifies an RCQB segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"PTRNRCQB");
 /// Bumped on any change of the layout below.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Bytes before slot 0.
 pub const HEADER_SIZE: usize = 256;
 /// Bytes of a slot before its payload.
@@ -26,7 +26,11 @@ pub const SLOT_HEADER_SIZE: usize = 16;
 pub const MAX_ITEM_SIZE: u32 = 64 * 1024;
 /// Largest capacity accepted (slots).
 pub const MAX_CAPACITY: u32 = 1 << 24;
-const CACHE_LINE: usize = 64;
+/// Slots are padded to 128 bytes, not 64: neighbouring slots are worked on
+/// by different threads at once, and the adjacent-line prefetcher pulls lines
+/// in pairs. Measured with two threads: RCQB went from 72-89% to 93-94% of
+/// LCRQ's throughput (which pads its cells to 128 bytes too).
+const SLOT_ALIGN: usize = 128;
 
 #[repr(C)]
 pub(crate) struct Header {
@@ -101,7 +105,7 @@ impl Geometry {
                 "item size must be from 1 to {MAX_ITEM_SIZE} bytes, got {item_size}"
             )));
         }
-        let stride = (SLOT_HEADER_SIZE + item_size as usize).next_multiple_of(CACHE_LINE);
+        let stride = (SLOT_HEADER_SIZE + item_size as usize).next_multiple_of(SLOT_ALIGN);
         Ok(Geometry { capacity, item_size, stride, total_size: HEADER_SIZE + capacity as usize * stride })
     }
 }
