@@ -238,18 +238,19 @@ impl Rcqb {
     #[cfg(not(loom))]
     pub fn open(name: &str, spin_ns: u64) -> Result<Rcqb, Error> {
         let seg = polytropon_shm::Segment::open(name).map_err(|e| Error::from_io(e, name))?;
-        // A creator writes the magic last; give one that is mid-way a moment.
-        let mut tries = 0;
-        let geo = loop {
-            // SAFETY: the mapping is page-aligned and `seg.len()` bytes long.
-            match unsafe { crate::layout::read_geometry(seg.as_ptr(), seg.len()) } {
-                Err(Error::BadLayout(m)) if m.contains("not (yet)") && tries < 50 => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(2));
+        // A creator writes the magic last; give one that is mid-way about 100 ms.
+        if seg.len() >= HEADER_SIZE {
+            // SAFETY: the mapping is page-aligned and holds at least a header.
+            let magic = unsafe { &(*(seg.as_ptr() as *const Header)).magic };
+            for _ in 0..50 {
+                if magic.load(Acquire) != 0 {
+                    break;
                 }
-                r => break r?,
+                std::thread::sleep(Duration::from_millis(2));
             }
-        };
+        }
+        // SAFETY: the mapping is page-aligned and `seg.len()` bytes long.
+        let geo = unsafe { crate::layout::read_geometry(seg.as_ptr(), seg.len()) }?;
         let q = Rcqb::from_parts(Storage { seg }, geo, spin_ns);
         let ns = crate::layout::pid_namespace();
         if ns == 0 || ns != q.header().pid_ns.load(Relaxed) {
