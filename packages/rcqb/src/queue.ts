@@ -38,12 +38,9 @@ function bytes(item: unknown): Uint8Array {
 
 function timeoutOf(opts: WaitOptions | undefined): number {
   const t = opts?.timeout;
-  if (t === undefined) return -1;
-  if (typeof t !== 'number' || !(t >= 0) || t === Infinity) {
-    if (t === Infinity) return -1;
-    throw new RcqbError(RcqbErrorCode.InvalidArgument, `timeout must be a number of milliseconds >= 0, got ${String(t)}`);
-  }
-  return t;
+  if (t === undefined || t === Infinity) return -1;
+  if (typeof t === 'number' && t >= 0) return t;
+  throw new RcqbError(RcqbErrorCode.InvalidArgument, `timeout must be a number of milliseconds >= 0, got ${String(t)}`);
 }
 
 function safeInteger(v: unknown): number {
