@@ -159,7 +159,11 @@ describe('async twins', () => {
     await expect(pending).rejects.toMatchObject({ code: 'ERR_RCQB_ABORTED' });
     q.enqueueNumber(11);
     expect(q.dequeueNumber({ timeout: 1000 })).toBe(11);
-    await expect(q.dequeueAsync({ signal: AbortSignal.abort() })).rejects.toBeDefined();
+    await expect(q.dequeueAsync({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ERR_RCQB_ABORTED' });
+    await expect(q.enqueueAsync(Buffer.alloc(8), { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'ERR_RCQB_ABORTED',
+    });
+    expect(q.length).toBe(0); // the aborted enqueue did not enqueue
   });
 
   it('timed async forms reject with ERR_RCQB_TIMEOUT; enqueueAsync waits for room', async () => {

@@ -229,9 +229,9 @@ export class Rcqb {
   async enqueueAsync(item: Uint8Array, options?: AsyncWaitOptions): Promise<void> {
     const b = bytes(item);
     const t = timeoutOf(options);
-    options?.signal?.throwIfAborted?.();
-    if (call(() => native.qTryEnqueue(this.#h, b))) return;
     try {
+      options?.signal?.throwIfAborted();
+      if (native.qTryEnqueue(this.#h, b)) return;
       await this.#native.enqueueAsync(b, t, options?.signal ?? null);
     } catch (e) {
       throw fromNative(e);
@@ -244,10 +244,10 @@ export class Rcqb {
    */
   async dequeueAsync(options?: AsyncWaitOptions): Promise<Buffer> {
     const t = timeoutOf(options);
-    options?.signal?.throwIfAborted?.();
-    const ready = this.tryDequeue();
-    if (ready !== undefined) return ready;
     try {
+      options?.signal?.throwIfAborted();
+      const ready = this.tryDequeue();
+      if (ready !== undefined) return ready;
       return await this.#native.dequeueAsync(t, options?.signal ?? null);
     } catch (e) {
       throw fromNative(e);
