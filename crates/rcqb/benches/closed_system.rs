@@ -32,12 +32,18 @@ trait Peer: Send + Sync {
 
 /// Spin politely: on 2 cores with 32 threads, a spinner that never yields
 /// starves the thread it waits for.
-fn backoff(n: &mut u32) {
-    *n += 1;
-    if *n % 64 == 0 {
-        std::thread::yield_now();
-    } else {
-        std::hint::spin_loop();
+fn spin_until<T>(mut attempt: impl FnMut() -> Option<T>) -> T {
+    let mut n = 0u32;
+    loop {
+        if let Some(v) = attempt() {
+            return v;
+        }
+        n += 1;
+        if n % 64 == 0 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
     }
 }
 
@@ -57,21 +63,11 @@ impl Peer for RcqbPeer {
 
 struct ArrayQueuePeer(ArrayQueue<u64>);
 impl Peer for ArrayQueuePeer {
-    fn enqueue(&self, mut v: u64) {
-        let mut n = 0;
-        while let Err(back) = self.0.push(v) {
-            v = back;
-            backoff(&mut n);
-        }
+    fn enqueue(&self, v: u64) {
+        spin_until(|| self.0.push(v).ok())
     }
     fn dequeue(&self) -> u64 {
-        let mut n = 0;
-        loop {
-            if let Some(v) = self.0.pop() {
-                return v;
-            }
-            backoff(&mut n);
-        }
+        spin_until(|| self.0.pop())
     }
 }
 
@@ -123,13 +119,7 @@ impl Peer for LcrqPeer {
         self.0.enqueue(v)
     }
     fn dequeue(&self) -> u64 {
-        let mut n = 0;
-        loop {
-            if let Some(v) = self.0.dequeue() {
-                return v;
-            }
-            backoff(&mut n);
-        }
+        spin_until(|| self.0.dequeue())
     }
 }
 
