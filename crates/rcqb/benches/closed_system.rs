@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use polytropon_rcqb::{Options, Rcqb};
+use polytropon_bench_support::{env, is_probe, median, pingpong_ns};
 
 const CAPACITY: usize = 1024;
 
@@ -197,62 +198,8 @@ fn run(peer: Arc<dyn Peer>, threads: usize, dur: Duration) -> Run {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-/// Nanoseconds per cache-line round trip between cpu0 and cpu1: about 45 in
-/// the VM's fast placement, about 380 in the slow one.
-fn pingpong() -> f64 {
-    fn pin(cpu: usize) {
-        // SAFETY: a zeroed cpu_set_t is valid; we set one bit and apply it to this thread.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        }
-    }
-    let line = Arc::new(AtomicU64::new(0));
-    let n = 20_000u64;
-    let l2 = line.clone();
-    let h = std::thread::spawn(move || {
-        pin(1);
-        for i in 0..n {
-            while l2.load(Ordering::Acquire) != 2 * i + 1 {
-                std::hint::spin_loop();
-            }
-            l2.store(2 * i + 2, Ordering::Release);
-        }
-    });
-    pin(0);
-    let t0 = Instant::now();
-    for i in 0..n {
-        line.store(2 * i + 1, Ordering::Release);
-        while line.load(Ordering::Acquire) != 2 * i + 2 {
-            std::hint::spin_loop();
-        }
-    }
-    let ns = t0.elapsed().as_nanos() as f64 / n as f64;
-    h.join().unwrap();
-    // Unpin the main thread again.
-    // SAFETY: as in `pin`, with both CPUs set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for c in 0..libc::CPU_SETSIZE as usize {
-            libc::CPU_SET(c, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-    ns
-}
-
-fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
-}
-
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if is_probe() {
         return; // `cargo test --benches` probes; nothing to run
     }
     let dur = Duration::from_millis(env("RCQB_BENCH_MS", 300));
@@ -264,7 +211,7 @@ fn main() {
         .collect();
     println!("# RCQB closed-system benchmark: each thread enqueues then dequeues");
     println!("# {} cpus, {} ms per run, {} interleaved rounds, medians; pingpong {:.0} ns before", 
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), dur.as_millis(), rounds, pingpong());
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), dur.as_millis(), rounds, pingpong_ns());
     let mut verdicts = vec![];
     for &t in &threads {
         let mut results: Vec<Vec<Run>> = vec![vec![]; PEERS.len()];
@@ -317,7 +264,7 @@ fn main() {
             ));
         }
     }
-    println!("\n# pingpong {:.0} ns after", pingpong());
+    println!("\n# pingpong {:.0} ns after", pingpong_ns());
     println!("\n# goals");
     for v in verdicts {
         println!("- {v}");

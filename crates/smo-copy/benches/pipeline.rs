@@ -1,0 +1,240 @@
+//! Copies through shared memory between two processes on two cores, as the
+//! I/O path does: a producer (cpu 0) copies source -> shared slot, a consumer
+//! (cpu 1, a forked child) copies shared slot -> destination. Two slots, so the
+//! producer fills one while the consumer drains the other.
+//!
+//! Peers, interleaved in every round (rotating which goes first):
+//! - SMO: both legs with streaming stores (`Method::Smo`);
+//! - SMC: both legs with memcpy;
+//! - auto: `Method::Auto` on both legs;
+//! - CMA: no shared slot; the consumer pulls the producer's source straight
+//!   into its destination with `process_vm_readv` (one copy);
+//! and, alone on one core, memcpy of 16 MiB -> 16 MiB: the memory system's
+//! limit for one thread.
+//!
+//! Settings: SMO_BENCH_ROUNDS (5), SMO_BENCH_MB (bytes moved per trial, 256),
+//! SMO_BENCH_SIZES (KiB, comma-separated; 4,64,256,1024,4096,16384),
+//! SMO_BENCH_MODES (cold,ring,hot), SMO_BENCH_WS_MB (cold working set, 256).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use polytropon_bench_support::{env, is_probe, median, pin, pingpong_ns, unpin};
+use polytropon_shm::Segment;
+use polytropon_smo_copy::{cma_read, copy_raw, Method, VectorUnit, AUTO_STREAMING_MIN};
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Peer {
+    Smo,
+    Smc,
+    Auto,
+    Cma,
+}
+
+const PEERS: [Peer; 4] = [Peer::Smo, Peer::Smc, Peer::Cma, Peer::Auto];
+/// Control block: one flag per slot (at most 64), then the words below.
+const CONTROL: usize = 128 * 128;
+
+fn flag(seg: &Segment, i: usize) -> &AtomicU64 {
+    // SAFETY: the control block lies within the segment, is 8-byte aligned,
+    // and is only ever accessed atomically by both processes.
+    unsafe { &*seg.as_ptr().add(i * 128).cast::<AtomicU64>() }
+}
+
+fn wait_for(f: &AtomicU64, v: u64) {
+    while f.load(Ordering::Acquire) != v {
+        std::hint::spin_loop();
+    }
+}
+
+/// Control-block words, each on its own 128-byte line pair after the slot flags.
+const READY_PRODUCER: usize = 64;
+const READY_CONSUMER: usize = 65;
+const GO: usize = 66;
+const SRC_ADDR: usize = 67;
+const ELAPSED_NS: usize = 68;
+
+/// Forks a child that runs `f` pinned to `cpu` and exits.
+fn spawn(cpu: usize, f: impl FnOnce()) -> libc::pid_t {
+    // SAFETY: the bench is single-threaded here (pingpong's thread was
+    // joined), so the child may allocate and run freely.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        pin(cpu);
+        f();
+        // SAFETY: leave without unwinding into the parent's state.
+        unsafe { libc::_exit(0) };
+    }
+    pid
+}
+
+/// One trial: `messages` transfers of `size` bytes through `slots` shared
+/// slots. Message i comes from chunk i of a source of `region` bytes
+/// (wrapping) and goes to chunk i of a destination as large. Producer and
+/// consumer are both fresh children, so each owns its buffers outright (a
+/// buffer shared copy-on-write with the parent would make CMA unshare every
+/// page on first touch). Returns GB/s delivered.
+fn trial(peer: Peer, size: usize, slots: usize, messages: usize, region: usize) -> f64 {
+    let chunks = region / size;
+    let chunk = |i: usize| (i % chunks) * size;
+    let slot_len = size.next_multiple_of(4096);
+    let seg = Segment::anonymous(CONTROL + slots * slot_len).unwrap();
+    let slot = |i: usize| {
+        // SAFETY: slot i % slots lies within the segment.
+        unsafe { seg.as_ptr().add(CONTROL + (i % slots) * slot_len) }
+    };
+    // Touch the slots now so page faults are not timed.
+    // SAFETY: the slots lie within the segment.
+    unsafe { std::ptr::write_bytes(slot(0), 1, slots * slot_len) };
+    let method = match peer {
+        Peer::Smo => Method::Smo,
+        Peer::Auto => Method::Auto,
+        _ => Method::Smc,
+    };
+    let producer = spawn(0, || {
+        // Written, not zeroed: vec![0; n] maps untouched pages that would
+        // fault inside the timed loop.
+        let src = vec![0x5Au8; chunks * size];
+        flag(&seg, SRC_ADDR).store(src.as_ptr() as u64, Ordering::Relaxed);
+        flag(&seg, READY_PRODUCER).store(1, Ordering::Release);
+        wait_for(flag(&seg, GO), 1);
+        let t0 = Instant::now();
+        for i in 0..messages {
+            let f = flag(&seg, i % slots);
+            wait_for(f, 0);
+            if peer != Peer::Cma {
+                // SAFETY: the slot is ours while its flag is 0; src is live.
+                unsafe { copy_raw(slot(i), src.as_ptr().add(chunk(i)), size, method) };
+            }
+            f.store(1, Ordering::Release);
+        }
+        for i in 0..slots {
+            wait_for(flag(&seg, i), 0);
+        }
+        flag(&seg, ELAPSED_NS).store(t0.elapsed().as_nanos() as u64, Ordering::Release);
+    });
+    wait_for(flag(&seg, READY_PRODUCER), 1);
+    let (producer_pid, src_addr) = (producer, flag(&seg, SRC_ADDR).load(Ordering::Relaxed) as usize);
+    let consumer = spawn(1, || {
+        let mut dst = vec![1u8; chunks * size];
+        flag(&seg, READY_CONSUMER).store(1, Ordering::Release);
+        for i in 0..messages {
+            let f = flag(&seg, i % slots);
+            wait_for(f, 1);
+            let to = &mut dst[chunk(i)..chunk(i) + size];
+            if peer == Peer::Cma {
+                cma_read(producer_pid, src_addr + chunk(i), to).unwrap();
+            } else {
+                // SAFETY: the slot is ours until we clear its flag.
+                unsafe { copy_raw(to.as_mut_ptr(), slot(i), size, method) };
+            }
+            f.store(0, Ordering::Release);
+        }
+        std::hint::black_box(&dst);
+    });
+    wait_for(flag(&seg, READY_CONSUMER), 1);
+    flag(&seg, GO).store(1, Ordering::Release);
+    for pid in [producer, consumer] {
+        let mut status = 0;
+        // SAFETY: reaping our own children.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "a child failed: status {status}");
+    }
+    let secs = flag(&seg, ELAPSED_NS).load(Ordering::Acquire) as f64 / 1e9;
+    (size * messages) as f64 / secs / 1e9
+}
+
+/// One thread, one core: memcpy of `src` into a fresh buffer, repeated.
+fn memcpy_limit(src: &[u8], mb: usize) -> f64 {
+    pin(0);
+    let mut dst = vec![1u8; src.len()];
+    let reps = (mb << 20).div_ceil(src.len()).max(4);
+    dst.copy_from_slice(src);
+    let t0 = Instant::now();
+    for _ in 0..reps {
+        dst.copy_from_slice(std::hint::black_box(src));
+        std::hint::black_box(&mut dst);
+    }
+    let gbs = (src.len() * reps) as f64 / t0.elapsed().as_secs_f64() / 1e9;
+    unpin();
+    gbs
+}
+
+fn main() {
+    if is_probe() {
+        return;
+    }
+    let rounds: usize = env("SMO_BENCH_ROUNDS", 5);
+    let mb: usize = env("SMO_BENCH_MB", 256);
+    let sizes: Vec<usize> = std::env::var("SMO_BENCH_SIZES")
+        .unwrap_or_else(|_| "4,64,256,1024,4096,16384".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse::<usize>().ok())
+        .map(|k| k << 10)
+        .collect();
+    println!("# SMO pipeline: producer cpu0 source -> shm, consumer cpu1 shm -> destination (CMA: one process_vm_readv)");
+    println!(
+        "# SMO on {}, auto streams from {} KiB; {} interleaved rounds of {} MiB per trial, medians in GB/s; pingpong {:.0} ns before",
+        VectorUnit::best().name(),
+        AUTO_STREAMING_MIN >> 10,
+        rounds,
+        mb,
+        pingpong_ns()
+    );
+    let ws: usize = env::<usize>("SMO_BENCH_WS_MB", 256) << 20;
+    let src = vec![0x5Au8; 16 << 20];
+    let mut verdicts = vec![];
+    let mut limit = vec![];
+    let modes = [
+        ("cold", true, false, "every message new data (256 MiB source and destination), 2 shared slots: one client's request buffer"),
+        ("ring", true, true, "every message new data, up to 64 slots, 64 MiB of shared memory: many clients' buffers, more than the caches hold"),
+        ("hot", false, false, "the same source, slots and destination for every message: all cache-resident below ~8 MiB"),
+    ];
+    let only = std::env::var("SMO_BENCH_MODES").unwrap_or_else(|_| "cold,ring,hot".into());
+    for (tag, cold, ring, what) in modes.into_iter().filter(|m| only.split(',').any(|o| o == m.0)) {
+        println!("\n## {tag}: {what}");
+        println!("{:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}", "size", "smo", "smc", "cma", "auto", "smo/smc", "smo/cma", "auto/smc");
+        for &size in &sizes {
+            let messages = ((mb << 20) / size).max(8);
+            let region = if cold { ws / size * size } else { size };
+            let slots = if ring { ((64 << 20) / size).clamp(2, 64) } else { 2 };
+            let mut gbs: Vec<Vec<f64>> = vec![vec![]; PEERS.len()];
+            for r in 0..rounds {
+                for k in 0..PEERS.len() {
+                    let p = (r + k) % PEERS.len();
+                    gbs[p].push(trial(PEERS[p], size, slots, messages, region));
+                }
+                if size == 16 << 20 && tag == "cold" {
+                    limit.push(memcpy_limit(&src[..16 << 20], mb));
+                }
+            }
+            let m: Vec<f64> = gbs.into_iter().map(median).collect();
+            let (smo, smc, cma, auto) = (m[0], m[1], m[2], m[3]);
+            println!(
+                "{:>6} KiB {smo:>8.2} {smc:>8.2} {cma:>8.2} {auto:>8.2} {:>9.2} {:>9.2} {:>9.2}",
+                size >> 10,
+                smo / smc,
+                smo / cma,
+                auto / smc
+            );
+            if size >= 1 << 20 && cold {
+                verdicts.push((format!("{tag} {} KiB: SMO >= 1.7x SMC", size >> 10), smo / smc >= 1.7));
+                verdicts.push((format!("{tag} {} KiB: SMO >= 1.3x CMA", size >> 10), smo / cma >= 1.3));
+            }
+            // Auto and SMC may be different trials of the same copy: allow
+            // the noise of two medians (5%) before calling it slower.
+            verdicts.push((format!("{tag} {} KiB: auto not slower than SMC", size >> 10), auto >= 0.95 * smc));
+            if size == 16 << 20 && tag == "cold" {
+                let lim = median(limit.clone());
+                println!("# memory limit: one thread memcpy 16 MiB -> 16 MiB: {lim:.2} GB/s; SMO at 16 MiB is {:.0}% of it", smo / lim * 100.0);
+                verdicts.push(("16 MiB: SMO within 25% of the memory limit".into(), smo >= 0.75 * lim));
+            }
+        }
+    }
+    println!("\n# goals");
+    for (what, ok) in verdicts {
+        println!("{} {what}", if ok { "met    " } else { "NOT met" });
+    }
+    println!("# pingpong {:.0} ns after", pingpong_ns());
+}
