@@ -1,0 +1,65 @@
+import { fromNative, SmoCopyError, SmoCopyErrorCode } from './errors.js';
+import { native } from './native.js';
+import { byteCount, checkRange, toTypedArray, type Bytes } from './views.js';
+
+/** Where in the local buffer a CMA transfer starts, and how many bytes it moves. */
+export interface CmaOptions {
+  /** Offset in the local buffer. Default 0. */
+  offset?: number;
+  /** Bytes to move. Default: the rest of the local buffer after `offset`. */
+  length?: number;
+}
+
+function local(bytes: Bytes, options: CmaOptions | undefined, what: string) {
+  const view = toTypedArray(bytes, what);
+  const offset = options?.offset === undefined ? 0 : byteCount(options.offset, 'offset');
+  const length = options?.length === undefined ? Math.max(0, view.byteLength - offset) : byteCount(options.length, 'length');
+  checkRange(view, offset, length, what);
+  return { view, offset, length };
+}
+
+function peer(pid: unknown, remoteAddress: unknown): void {
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) {
+    throw new SmoCopyError(SmoCopyErrorCode.InvalidArgument, `pid must be a positive integer, got ${String(pid)}`);
+  }
+  if (typeof remoteAddress !== 'bigint' || remoteAddress < 0n) {
+    throw new SmoCopyError(SmoCopyErrorCode.InvalidArgument, 'remoteAddress must be a non-negative bigint (see addressOf)');
+  }
+}
+
+/**
+ * Address of a view's first byte in this process, to hand to a peer that
+ * will {@link cmaRead} or {@link cmaWrite} it. Valid while the view's
+ * memory is alive and not moved (keep a reference to it).
+ */
+export function addressOf(view: ArrayBufferView): bigint {
+  return native.addressOf(toTypedArray(view, 'view'));
+}
+
+/**
+ * Cross-memory attach: reads bytes at `remoteAddress` in process `pid` into
+ * `dst`, one copy, no shared memory (`process_vm_readv`). Returns the count.
+ * Needs ptrace access to the peer: refused with `ERR_SMO_CMA_PERMISSION`.
+ */
+export function cmaRead(pid: number, remoteAddress: bigint, dst: Bytes, options?: CmaOptions): number {
+  peer(pid, remoteAddress);
+  const { view, offset, length } = local(dst, options, 'dst');
+  try {
+    native.cmaRead(pid, remoteAddress, view, offset, length);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  return length;
+}
+
+/** Cross-memory attach: writes `src` at `remoteAddress` in process `pid` (`process_vm_writev`). */
+export function cmaWrite(pid: number, remoteAddress: bigint, src: Bytes, options?: CmaOptions): number {
+  peer(pid, remoteAddress);
+  const { view, offset, length } = local(src, options, 'src');
+  try {
+    native.cmaWrite(pid, remoteAddress, view, offset, length);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  return length;
+}
