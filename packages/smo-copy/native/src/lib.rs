@@ -176,3 +176,4 @@ pub fn open_shared(env: &Env, name: String) -> Result<BufferSlice<'_>> {
 pub fn unlink_shared(name: String) -> Result<()> {
     Segment::unlink(&name).map_err(|e| os_error(e, &name))
 }
+
