@@ -195,9 +195,10 @@ pub fn copy_with(dst: &mut [u8], src: &[u8], unit: VectorUnit) -> Result<(), Err
 ///
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `len` bytes, and the
-/// two ranges must not overlap. Another process writing either range during
-/// the copy makes the copied bytes unspecified, but is not undefined
-/// behaviour for this function (it reads and writes through raw pointers).
+/// two ranges must not overlap. The ranges may be shared memory that another
+/// process could write during the copy: that is a data race, so the copied
+/// bytes are then unspecified; callers in this project hand each region over
+/// with an acquire/release flag so that no such race happens.
 pub unsafe fn copy_raw(dst: *mut u8, src: *const u8, len: usize, method: Method) {
     let stream = match method {
         Method::Smc => false,

@@ -1,6 +1,6 @@
 import { fromNative, SmoCopyError, SmoCopyErrorCode } from './errors.js';
 import { native } from './native.js';
-import { byteCount, checkRange, toTypedArray, type Bytes } from './views.js';
+import { byteCount, checkRange, toBytes, type Bytes } from './views.js';
 
 /** Where in the local buffer a CMA transfer starts, and how many bytes it moves. */
 export interface CmaOptions {
@@ -11,7 +11,7 @@ export interface CmaOptions {
 }
 
 function local(bytes: Bytes, options: CmaOptions | undefined, what: string) {
-  const view = toTypedArray(bytes, what);
+  const view = toBytes(bytes, what);
   const offset = options?.offset === undefined ? 0 : byteCount(options.offset, 'offset');
   const length = options?.length === undefined ? Math.max(0, view.byteLength - offset) : byteCount(options.length, 'length');
   checkRange(view, offset, length, what);
@@ -33,7 +33,7 @@ function peer(pid: unknown, remoteAddress: unknown): void {
  * memory is alive and not moved (keep a reference to it).
  */
 export function addressOf(view: ArrayBufferView): bigint {
-  return native.addressOf(toTypedArray(view, 'view'));
+  return native.addressOf(toBytes(view, 'view'));
 }
 
 /**

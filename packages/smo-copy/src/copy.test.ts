@@ -88,6 +88,14 @@ describe('copy', () => {
     const ab = new ArrayBuffer(32);
     copy(ab, out);
     expect(new Float64Array(ab)[2]).toBe(Math.PI);
+    // Wide elements and DataViews on the native (streaming) path too.
+    const big = new BigInt64Array(8192).map((_, i) => BigInt(i) * 0x0102030405060708n);
+    const bigOut = new BigInt64Array(8192 + 3);
+    expect(copy(bigOut, big, { method: 'smo', dstOffset: 24 })).toBe(65536);
+    expect(bigOut.subarray(3)).toEqual(big);
+    const dvBig = new DataView(new ArrayBuffer(70_000), 100, 65536);
+    copy(dvBig, big, { method: 'smo' });
+    expect(dvBig.getBigInt64(8 * 4095, true)).toBe(big[4095]);
     const sab = new SharedArrayBuffer(16);
     copy(sab, new Uint8Array(16).fill(3));
     expect(new Uint8Array(sab)[15]).toBe(3);

@@ -1,7 +1,6 @@
 import { fromNative, SmoCopyError, SmoCopyErrorCode } from './errors.js';
 import { native } from './native.js';
-import type { TypedArray } from '../native.js';
-import { byteCount, checkRange, toTypedArray, type Bytes } from './views.js';
+import { byteCount, checkRange, toBytes, type Bytes } from './views.js';
 
 /** How to copy: `smo` streams, `smc` is a plain memcpy, `auto` picks by size. */
 export type CopyMethod = 'auto' | 'smo' | 'smc';
@@ -60,15 +59,12 @@ function methodCode(options: CopyOptions): number {
 
 const bufferCopy = Buffer.prototype.copy;
 
-function bytesOf(view: TypedArray): Uint8Array {
-  return view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-}
-
-function plainCopy(d: TypedArray, dstOffset: number, s: TypedArray, srcOffset: number, length: number): void {
-  const db = bytesOf(d);
-  const sb = bytesOf(s);
+function plainCopy(db: Uint8Array, dstOffset: number, sb: Uint8Array, srcOffset: number, length: number): void {
   // Same memory, overlapping bytes: refused like the native path does (a
-  // copy, not a move). Different ArrayBuffers never share addresses.
+  // copy, not a move). This sees views of one ArrayBuffer; two objects over
+  // one memory (a SharedArrayBuffer received back from a worker, a shared
+  // buffer opened twice) are not recognised, and Buffer.copy then moves the
+  // bytes as memmove would, which is still memory-safe.
   if (db.buffer === sb.buffer && length > 0) {
     const a = db.byteOffset + dstOffset;
     const b = sb.byteOffset + srcOffset;
@@ -90,8 +86,8 @@ function plainCopy(d: TypedArray, dstOffset: number, s: TypedArray, srcOffset: n
  * copy(shm, payload, { method: 'smo' }); // stream into shared memory
  */
 export function copy(dst: Bytes, src: Bytes, options?: CopyOptions): number {
-  const d = toTypedArray(dst, 'dst');
-  const s = toTypedArray(src, 'src');
+  const d = toBytes(dst, 'dst');
+  const s = toBytes(src, 'src');
   let dstOffset = 0;
   let srcOffset = 0;
   let length: number;

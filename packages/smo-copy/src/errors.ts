@@ -20,6 +20,8 @@ export const SmoCopyErrorCode = {
   NotFound: 'ERR_SMO_NOT_FOUND',
   /** A shared buffer with that name exists already. */
   Exists: 'ERR_SMO_EXISTS',
+  /** The shared buffer belongs to another user (segments are mode 0600). */
+  AccessDenied: 'ERR_SMO_ACCESS_DENIED',
   /** Any other operating-system error. */
   Io: 'ERR_SMO_IO',
   /** The native binary could not be loaded. */

@@ -51,11 +51,19 @@ describe('shared buffers', () => {
     expect(codeOf(() => unlinkSharedBuffer(name))).toBe('ERR_SMO_NOT_FOUND');
   });
 
+  it.runIf(process.getuid?.() === 0)('cannot be opened by another user', async () => {
+    const name = uniqueName('foreign');
+    createSharedBuffer(name, 4096);
+    const child = fork(peerScript, ['shm-foreign', name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    expect((await once(child, 'message'))[0]).toEqual({ code: 'ERR_SMO_ACCESS_DENIED' });
+  });
+
   it('refuses bad names and sizes with codes', () => {
     expect(codeOf(() => createSharedBuffer('a/b', 10))).toBe('ERR_SMO_INVALID_ARGUMENT');
     expect(codeOf(() => createSharedBuffer('', 10))).toBe('ERR_SMO_INVALID_ARGUMENT');
     expect(codeOf(() => createSharedBuffer(uniqueName('size'), 0))).toBe('ERR_SMO_INVALID_ARGUMENT');
     expect(codeOf(() => createSharedBuffer(uniqueName('size'), 1.5))).toBe('ERR_SMO_INVALID_ARGUMENT');
+    expect(codeOf(() => createSharedBuffer(uniqueName('size'), 2 ** 52))).toBe('ERR_SMO_INVALID_ARGUMENT');
     expect(codeOf(() => openSharedBuffer(42 as unknown as string))).toBe('ERR_SMO_INVALID_ARGUMENT');
   });
 

@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import { fromNative, SmoCopyError, SmoCopyErrorCode } from './errors.js';
 import { native } from './native.js';
 
@@ -13,12 +14,17 @@ function checkName(name: unknown): string {
  * with {@link openSharedBuffer}; the mapping goes when the Buffer is
  * collected, the name when {@link unlinkSharedBuffer} removes it.
  *
- * Posting such a Buffer to a worker copies it: open it by name there.
+ * Posting such a Buffer to a worker copies it: open it by name there. A
+ * peer that shrinks the segment (ftruncate) makes access past its new end
+ * fault (SIGBUS), as with any shared mapping.
  */
 export function createSharedBuffer(name: string, size: number): Buffer {
   checkName(name);
-  if (!Number.isSafeInteger(size) || size <= 0) {
-    throw new SmoCopyError(SmoCopyErrorCode.InvalidArgument, `size must be a positive integer, got ${String(size)}`);
+  if (!Number.isSafeInteger(size) || size <= 0 || size > constants.MAX_LENGTH) {
+    throw new SmoCopyError(
+      SmoCopyErrorCode.InvalidArgument,
+      `size must be a positive integer up to ${constants.MAX_LENGTH} (the largest Buffer), got ${String(size)}`,
+    );
   }
   try {
     return native.createShared(name, size);

@@ -3,8 +3,8 @@
 //! about 300 ns). The TS layer validates and shapes errors; these functions
 //! check ranges again, because a wrong range here is memory corruption.
 
-use napi::bindgen_prelude::{BigInt, BufferSlice, TypedArray};
-use napi::{Env, Error, Result, Status};
+use napi::bindgen_prelude::{BigInt, BufferSlice, Unknown};
+use napi::{sys, Env, Error, JsValue, Result, Status};
 use napi_derive::napi;
 use polytropon_shm::Segment;
 use polytropon_smo_copy::{copy_raw, copy_raw_with, overlaps, Method, VectorUnit};
@@ -23,22 +23,36 @@ fn core_error(e: polytropon_smo_copy::Error) -> Error {
     }
 }
 
+/// The bytes of a Uint8Array argument as a raw range. Read straight from
+/// Node-API rather than through a `&[u8]`: the copies write through this
+/// pointer, which a pointer derived from a shared reference must not do.
+/// The TS layer passes every view as a Uint8Array over exactly its bytes,
+/// so the element count is the byte count.
+fn view_bytes(env: &Env, view: &Unknown, what: &str) -> Result<(*mut u8, usize)> {
+    let (mut kind, mut len, mut data, mut offset) = (0, 0usize, std::ptr::null_mut(), 0usize);
+    // SAFETY: a valid env and value from this call; the out-parameters are
+    // locals, and the arraybuffer one is allowed to be null.
+    let status = unsafe {
+        sys::napi_get_typedarray_info(env.raw(), view.raw(), &mut kind, &mut len, &mut data, std::ptr::null_mut(), &mut offset)
+    };
+    if status != sys::Status::napi_ok || kind != sys::TypedarrayType::uint8_array {
+        return Err(fail("ERR_SMO_INVALID_ARGUMENT", format!("{what} must reach the native layer as a Uint8Array")));
+    }
+    // A detached or empty view reports no data: zero usable bytes.
+    Ok(if data.is_null() { (std::ptr::NonNull::dangling().as_ptr(), 0) } else { (data.cast(), len) })
+}
+
 /// Bytes `[offset, offset + length)` of a view, as a raw range, or an error
 /// if they are not all inside it.
-fn range(view: &TypedArray, offset: i64, length: i64, what: &str) -> Result<(*mut u8, usize)> {
-    let bytes: &[u8] = &view.arraybuffer;
+fn range(env: &Env, view: &Unknown, offset: i64, length: i64, what: &str) -> Result<(*mut u8, usize)> {
+    let (base, size) = view_bytes(env, view, what)?;
     let (Ok(offset), Ok(length)) = (usize::try_from(offset), usize::try_from(length)) else {
         return Err(fail("ERR_SMO_OUT_OF_RANGE", format!("{what}: negative offset or length")));
     };
     match offset.checked_add(length) {
-        Some(end) if end <= bytes.len() => {
-            // SAFETY: offset <= end <= bytes.len(), inside the view.
-            Ok((unsafe { bytes.as_ptr().add(offset) }.cast_mut(), length))
-        }
-        _ => Err(fail(
-            "ERR_SMO_OUT_OF_RANGE",
-            format!("{what}: bytes {offset}..{offset}+{length} are outside its {} bytes", bytes.len()),
-        )),
+        // SAFETY: offset <= end <= size, inside the view.
+        Some(end) if end <= size => Ok((unsafe { base.add(offset) }, length)),
+        _ => Err(fail("ERR_SMO_OUT_OF_RANGE", format!("{what}: bytes {offset}..{offset}+{length} are outside its {size} bytes"))),
     }
 }
 
@@ -51,9 +65,9 @@ const FORCED: u32 = 16;
 
 /// Copies `length` bytes from `src[srcOffset..]` to `dst[dstOffset..]`.
 #[napi]
-pub fn copy(dst: TypedArray, dst_offset: i64, src: TypedArray, src_offset: i64, length: i64, method: u32) -> Result<()> {
-    let (d, len) = range(&dst, dst_offset, length, "destination")?;
-    let (s, _) = range(&src, src_offset, length, "source")?;
+pub fn copy(env: Env, dst: Unknown, dst_offset: i64, src: Unknown, src_offset: i64, length: i64, method: u32) -> Result<()> {
+    let (d, len) = range(&env, &dst, dst_offset, length, "destination")?;
+    let (s, _) = range(&env, &src, src_offset, length, "source")?;
     if overlaps(d as usize, len, s as usize, len) {
         return Err(fail("ERR_SMO_OVERLAP", "source and destination ranges overlap (use Buffer.copy or copyWithin for moves inside one buffer)"));
     }
@@ -102,8 +116,8 @@ pub fn auto_streaming_min() -> u32 {
 
 /// Address of a view's first byte in this process, for a peer's CMA calls.
 #[napi]
-pub fn address_of(view: TypedArray) -> BigInt {
-    BigInt::from(view.arraybuffer.as_ptr() as u64)
+pub fn address_of(env: Env, view: Unknown) -> Result<BigInt> {
+    Ok(BigInt::from(view_bytes(&env, &view, "view")?.0 as u64))
 }
 
 fn remote(address: BigInt) -> Result<usize> {
@@ -116,17 +130,18 @@ fn remote(address: BigInt) -> Result<usize> {
 
 /// Reads `length` bytes at `remoteAddress` in process `pid` into `dst[dstOffset..]`.
 #[napi]
-pub fn cma_read(pid: i32, remote_address: BigInt, dst: TypedArray, dst_offset: i64, length: i64) -> Result<()> {
-    let (d, len) = range(&dst, dst_offset, length, "destination")?;
-    // SAFETY: the range is inside a live view (checked above).
+pub fn cma_read(env: Env, pid: i32, remote_address: BigInt, dst: Unknown, dst_offset: i64, length: i64) -> Result<()> {
+    let (d, len) = range(&env, &dst, dst_offset, length, "destination")?;
+    // SAFETY: the range is inside a live view (checked above), and no other
+    // reference to those bytes exists during the call.
     let local = unsafe { std::slice::from_raw_parts_mut(d, len) };
     polytropon_smo_copy::cma_read(pid, remote(remote_address)?, local).map_err(core_error)
 }
 
 /// Writes `src[srcOffset..srcOffset+length]` at `remoteAddress` in process `pid`.
 #[napi]
-pub fn cma_write(pid: i32, remote_address: BigInt, src: TypedArray, src_offset: i64, length: i64) -> Result<()> {
-    let (s, len) = range(&src, src_offset, length, "source")?;
+pub fn cma_write(env: Env, pid: i32, remote_address: BigInt, src: Unknown, src_offset: i64, length: i64) -> Result<()> {
+    let (s, len) = range(&env, &src, src_offset, length, "source")?;
     // SAFETY: the range is inside a live view (checked above).
     let local = unsafe { std::slice::from_raw_parts(s.cast_const(), len) };
     polytropon_smo_copy::cma_write(pid, remote(remote_address)?, local).map_err(core_error)
@@ -137,6 +152,7 @@ fn os_error(e: std::io::Error, name: &str) -> Error {
         std::io::ErrorKind::NotFound => "ERR_SMO_NOT_FOUND",
         std::io::ErrorKind::AlreadyExists => "ERR_SMO_EXISTS",
         std::io::ErrorKind::InvalidInput => "ERR_SMO_INVALID_ARGUMENT",
+        std::io::ErrorKind::PermissionDenied => "ERR_SMO_ACCESS_DENIED",
         _ => "ERR_SMO_IO",
     };
     fail(code, format!("shared buffer {name:?}: {e}"))
@@ -162,7 +178,12 @@ fn into_buffer(env: &Env, segment: Segment) -> Result<BufferSlice<'_>> {
 #[napi]
 pub fn create_shared(env: &Env, name: String, size: i64) -> Result<BufferSlice<'_>> {
     let len = usize::try_from(size).map_err(|_| fail("ERR_SMO_INVALID_ARGUMENT", "size must be positive"))?;
-    into_buffer(env, Segment::create(&name, len).map_err(|e| os_error(e, &name))?)
+    let segment = Segment::create(&name, len).map_err(|e| os_error(e, &name))?;
+    into_buffer(env, segment).inspect_err(|_| {
+        // Nobody can use a segment whose Buffer was refused; free its name
+        // so that a retry is not told it exists.
+        let _ = Segment::unlink(&name);
+    })
 }
 
 /// Maps an existing named segment, whole, as a Buffer.
