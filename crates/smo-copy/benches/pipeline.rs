@@ -246,7 +246,9 @@ fn main() {
         println!("\n## {tag}: {what}");
         println!("{:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}", "size", "smo", "smc", "cma", "auto", "smo/smc", "smo/cma", "auto/smc");
         for &size in &sizes {
-            let messages = ((mb << 20) / size).max(8);
+            // At least 64 messages, so that filling and draining the
+            // pipeline (one message's copy each) stays under 2% of a trial.
+            let messages = ((mb << 20) / size).max(64);
             let region = if cold { ws / size * size } else { size };
             let slots = if ring { ((64 << 20) / size).clamp(2, 64) } else { 2 };
             let mut gbs: Vec<Vec<f64>> = vec![vec![]; PEERS.len()];
