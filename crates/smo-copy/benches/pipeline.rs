@@ -69,24 +69,46 @@ fn spawn(cpu: usize, f: impl FnOnce()) -> libc::pid_t {
     pid
 }
 
-/// Spins until `f` holds `v`, checking now and then that `child` is alive,
-/// so that a child that failed stops the bench instead of hanging it.
-fn wait_while_alive(f: &AtomicU64, v: u64, children: &[libc::pid_t]) {
-    let mut spins = 0u32;
-    while f.load(Ordering::Acquire) != v {
-        std::hint::spin_loop();
-        spins += 1;
-        if spins % (1 << 20) == 0 {
-            for &c in children {
-                let mut status = 0;
-                // SAFETY: polling our own child without blocking.
-                if unsafe { libc::waitpid(c, &mut status, libc::WNOHANG) } == c {
-                    for &other in children {
-                        // SAFETY: killing our own children.
+/// The bench's children, reaped at most once each.
+struct Children(Vec<(libc::pid_t, bool)>);
+
+impl Children {
+    /// Spins until `f` holds `v`, checking now and then that no child
+    /// failed, so that a failed child stops the bench instead of hanging it.
+    fn wait_for(&mut self, f: &AtomicU64, v: u64) {
+        let mut spins = 0u32;
+        while f.load(Ordering::Acquire) != v {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins % (1 << 20) == 0 {
+                self.reap(libc::WNOHANG);
+            }
+        }
+    }
+
+    /// Reaps exited children (all of them, blocking, with `flags` 0); a
+    /// child that did not exit cleanly kills the others and stops the bench.
+    fn reap(&mut self, flags: libc::c_int) {
+        for i in 0..self.0.len() {
+            let (pid, done) = self.0[i];
+            if done {
+                continue;
+            }
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            if unsafe { libc::waitpid(pid, &mut status, flags) } != pid {
+                continue;
+            }
+            self.0[i].1 = true;
+            if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+                for &(other, reaped) in &self.0 {
+                    if !reaped {
+                        // SAFETY: an unreaped child of ours: its pid cannot
+                        // have been reused.
                         unsafe { libc::kill(other, libc::SIGKILL) };
                     }
-                    panic!("a bench child exited early (status {status}); see its message above");
                 }
+                panic!("a bench child failed (status {status}); see its message above");
             }
         }
     }
@@ -156,7 +178,8 @@ fn trial(peer: Peer, size: usize, slots: usize, messages: usize, region: usize) 
         flag(&seg, ELAPSED_NS).store(t0.elapsed().as_nanos() as u64, Ordering::Release);
         flag(&seg, ELAPSED_NS + 1).store(1, Ordering::Release);
     });
-    wait_while_alive(flag(&seg, READY_PRODUCER), 1, &[producer]);
+    let mut children = Children(vec![(producer, false)]);
+    children.wait_for(flag(&seg, READY_PRODUCER), 1);
     let (producer_pid, src_addr) = (producer, flag(&seg, SRC_ADDR).load(Ordering::Relaxed) as usize);
     let consumer = spawn(1, || {
         let mut dst = vec![1u8; chunks * size];
@@ -176,15 +199,11 @@ fn trial(peer: Peer, size: usize, slots: usize, messages: usize, region: usize) 
         }
         std::hint::black_box(&dst);
     });
-    wait_while_alive(flag(&seg, READY_CONSUMER), 1, &[producer, consumer]);
+    children.0.push((consumer, false));
+    children.wait_for(flag(&seg, READY_CONSUMER), 1);
     flag(&seg, GO).store(1, Ordering::Release);
-    wait_while_alive(flag(&seg, ELAPSED_NS + 1), 1, &[producer, consumer]);
-    for pid in [producer, consumer] {
-        let mut status = 0;
-        // SAFETY: reaping our own children.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "a child failed: status {status}");
-    }
+    children.wait_for(flag(&seg, ELAPSED_NS + 1), 1);
+    children.reap(0);
     let secs = flag(&seg, ELAPSED_NS).load(Ordering::Acquire) as f64 / 1e9;
     (size * messages) as f64 / secs / 1e9
 }
