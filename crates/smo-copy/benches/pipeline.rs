@@ -8,9 +8,10 @@
 //! - SMC: both legs with memcpy;
 //! - auto: `Method::Auto` on both legs;
 //! - CMA: no shared slot; the consumer pulls the producer's source straight
-//!   into its destination with `process_vm_readv` (one copy);
-//! and, alone on one core, memcpy of 16 MiB -> 16 MiB: the memory system's
-//! limit for one thread.
+//!   into its destination with `process_vm_readv` (one copy).
+//!
+//! Beside them, one thread on one core copying 16 MiB blocks with memcpy:
+//! the memory system's limit for one thread.
 //!
 //! Settings: SMO_BENCH_ROUNDS (5), SMO_BENCH_MB (bytes moved per trial, 256),
 //! SMO_BENCH_SIZES (KiB, comma-separated; 4,64,256,1024,4096,16384),

@@ -27,7 +27,8 @@ const CANARY: u8 = 0xA5;
 fn check_all_paths(len: usize, src_off: usize, dst_off: usize, seed: u64) {
     let src = pattern(src_off + len, seed);
     let want = &src[src_off..];
-    let mut paths: Vec<Box<dyn Fn(&mut [u8], &[u8])>> = vec![
+    type Path = Box<dyn Fn(&mut [u8], &[u8])>;
+    let mut paths: Vec<Path> = vec![
         Box::new(|d, s| copy(d, s, Method::Smc)),
         Box::new(|d, s| copy(d, s, Method::Smo)),
         Box::new(|d, s| copy(d, s, Method::Auto)),

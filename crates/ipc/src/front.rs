@@ -1,0 +1,234 @@
+//! The front driver, in the application: one per thread (it owns one
+//! request buffer); a call is copy in, post, spin then sleep, copy out.
+
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::fence;
+use std::time::{Duration, Instant};
+
+use polytropon_rcqb::Rcqb;
+use polytropon_smo_copy::{copy_raw, Method};
+
+use crate::layout::{queue_name, Channel, STOPPED};
+use crate::os::{futex_wait, futex_wake_all, ProcessWatch};
+use crate::{Descriptor, Error, LIVENESS_CHECK, REQ_CONTINUE, REQ_MORE, RESERVED_OPCODES, RESP_ACK, RESP_MORE};
+
+/// Options of [`FrontDriver::attach`].
+#[derive(Clone, Debug)]
+pub struct FrontOptions {
+    /// How long to spin for a reply before sleeping.
+    pub spin: Duration,
+    /// Request queue (core group) to post to; default: this CPU's.
+    pub queue: Option<u32>,
+}
+
+impl Default for FrontOptions {
+    fn default() -> FrontOptions {
+        FrontOptions { spin: Duration::from_micros(50), queue: None }
+    }
+}
+
+/// A client's end of a channel: one request buffer, one request at a time.
+pub struct FrontDriver {
+    ch: Channel,
+    queue: Rcqb,
+    name: String,
+    index: u32,
+    owner: u64,
+    seq: u32,
+    service: ProcessWatch,
+    spin: Duration,
+}
+
+impl FrontDriver {
+    /// Attaches to the channel `name`: claims a free request buffer.
+    pub fn attach(name: &str, opts: FrontOptions) -> Result<FrontDriver, Error> {
+        let ch = Channel::open(name)?;
+        let h = ch.header();
+        if h.state.load(Acquire) == STOPPED {
+            return Err(Error::ServiceGone(format!("the service of {name} has stopped")));
+        }
+        let service = ProcessWatch::new(h.service_pid.load(Relaxed) as i32);
+        if !service.is_alive() {
+            return Err(Error::ServiceGone(format!("the service of {name} (pid {}) is not running", service.pid())));
+        }
+        let k = match opts.queue {
+            Some(k) if k < ch.geo.queue_count => k,
+            Some(k) => return Err(Error::InvalidArgument(format!("queue {k} does not exist; the channel has {}", ch.geo.queue_count))),
+            // SAFETY: sched_getcpu has no preconditions; -1 on failure.
+            None => (unsafe { libc::sched_getcpu() }.max(0) as u32) % ch.geo.queue_count,
+        };
+        let queue = Rcqb::open(&queue_name(name, k), 0).map_err(|e| Error::from_queue(e, name))?;
+        let pid = u64::from(std::process::id());
+        // Claim the first free buffer; its generation counts owners, so a
+        // descriptor of a previous owner never matches the new one.
+        for index in 0..ch.geo.buffer_count {
+            let b = ch.buffer(index);
+            let cur = b.owner.load(Relaxed);
+            if cur as u32 != 0 {
+                continue;
+            }
+            let mine = ((cur >> 32) + 1) << 32 | pid;
+            if b.owner.compare_exchange(cur, mine, AcqRel, Relaxed).is_ok() {
+                let seq = b.req_seq.load(Relaxed);
+                b.waiting.store(0, Relaxed);
+                return Ok(FrontDriver {
+                    index,
+                    owner: mine,
+                    seq,
+                    queue,
+                    name: name.to_string(),
+                    service,
+                    spin: opts.spin,
+                    ch,
+                });
+            }
+        }
+        Err(Error::NoBuffers(ch.geo.buffer_count))
+    }
+
+    /// Largest request or reply fragment: the buffer's data area.
+    pub fn buffer_size(&self) -> usize {
+        self.ch.geo.buffer_size as usize
+    }
+
+    /// Sends a request and waits for its reply, which replaces `reply`'s
+    /// contents. Returns the service's status (by convention `-errno` on failure).
+    pub fn call(&mut self, opcode: u32, payload: &[u8], reply: &mut Vec<u8>) -> Result<i64, Error> {
+        if opcode >= RESERVED_OPCODES {
+            return Err(Error::InvalidArgument(format!("opcode {opcode:#x} is reserved by the channel")));
+        }
+        let room = self.buffer_size();
+        let mut chunks = payload.chunks(room).peekable();
+        if payload.is_empty() {
+            self.post(opcode, &[], 0)?;
+        }
+        while let Some(chunk) = chunks.next() {
+            let last = chunks.peek().is_none();
+            self.post(opcode, chunk, if last { 0 } else { REQ_MORE })?;
+            if !last {
+                let (status, flags) = self.wait()?;
+                if flags & RESP_ACK == 0 {
+                    // Refused mid-way (too large, or a violation): its status.
+                    reply.clear();
+                    return Ok(status);
+                }
+            }
+        }
+        reply.clear();
+        loop {
+            let (status, flags) = self.wait()?;
+            self.read_reply(reply)?;
+            if flags & RESP_MORE == 0 {
+                return Ok(status);
+            }
+            self.post(0, &[], REQ_CONTINUE)?;
+        }
+    }
+
+    fn post(&mut self, opcode: u32, chunk: &[u8], flags: u32) -> Result<(), Error> {
+        let b = self.ch.buffer(self.index);
+        // SAFETY: chunk.len() <= buffer_size; the buffer is ours and the
+        // service reads it only after the descriptor below.
+        unsafe { copy_raw(self.ch.data(self.index), chunk.as_ptr(), chunk.len(), Method::Auto) };
+        self.seq = self.seq.wrapping_add(1);
+        b.opcode.store(opcode, Relaxed);
+        b.req_len.store(chunk.len() as u32, Relaxed);
+        b.req_flags.store(flags, Relaxed);
+        // Release: the service that reads this sequence reads the request.
+        b.req_seq.store(self.seq, Release);
+        let d = Descriptor { index: self.index, generation: (self.owner >> 32) as u16, seq: self.seq };
+        loop {
+            match self.queue.enqueue_u64_timeout(d.pack(), LIVENESS_CHECK) {
+                Ok(()) => break,
+                Err(polytropon_rcqb::Error::Timeout) => self.check_service()?,
+                Err(e) => return Err(Error::from_queue(e, &self.name)),
+            }
+        }
+        // Dekker with the service's sleep (see BackDriver::take).
+        fence(SeqCst);
+        let h = self.ch.header();
+        if h.sleeping.load(SeqCst) != 0 {
+            h.doorbell.fetch_add(1, Release);
+            futex_wake_all(&h.doorbell);
+        }
+        Ok(())
+    }
+
+    /// Waits for the reply to the last request posted; (status, flags).
+    fn wait(&self) -> Result<(i64, u32), Error> {
+        let b = self.ch.buffer(self.index);
+        let start = Instant::now();
+        let mut n = 0u32;
+        while b.done_seq.load(Acquire) != self.seq {
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(64) && start.elapsed() >= self.spin {
+                self.sleep_until_done()?;
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        Ok((b.status.load(Relaxed), b.resp_flags.load(Relaxed)))
+    }
+
+    fn sleep_until_done(&self) -> Result<(), Error> {
+        let b = self.ch.buffer(self.index);
+        b.waiting.store(1, SeqCst);
+        let result = loop {
+            let seen = b.done_seq.load(SeqCst);
+            if seen == self.seq {
+                break Ok(());
+            }
+            futex_wait(&b.done_seq, seen, LIVENESS_CHECK);
+            if b.done_seq.load(Acquire) != self.seq {
+                if let Err(e) = self.check_service() {
+                    break Err(e);
+                }
+            }
+        };
+        b.waiting.store(0, Relaxed);
+        fence(Acquire);
+        result
+    }
+
+    fn check_service(&self) -> Result<(), Error> {
+        if self.ch.header().state.load(Acquire) == STOPPED {
+            return Err(Error::ServiceGone(format!("the service of {} has stopped", self.name)));
+        }
+        if !self.service.is_alive() {
+            return Err(Error::ServiceGone(format!("the service of {} (pid {}) exited", self.name, self.service.pid())));
+        }
+        Ok(())
+    }
+
+    fn read_reply(&self, reply: &mut Vec<u8>) -> Result<(), Error> {
+        let b = self.ch.buffer(self.index);
+        let len = b.resp_len.load(Relaxed) as usize;
+        if len > self.buffer_size() {
+            return Err(Error::Protocol(format!("reply length {len} is beyond the request buffer")));
+        }
+        let at = reply.len();
+        reply.reserve(len);
+        // SAFETY: `reply` has room for len more bytes (reserved), which the
+        // copy initialises before set_len; the source is inside our buffer.
+        unsafe {
+            copy_raw(reply.as_mut_ptr().add(at), self.ch.data(self.index), len, Method::Auto);
+            reply.set_len(at + len);
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for FrontDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrontDriver").field("channel", &self.name).field("buffer", &self.index).finish()
+    }
+}
+
+impl Drop for FrontDriver {
+    fn drop(&mut self) {
+        // Release the buffer (generation kept): the service sees the owner
+        // change on its next reap and forgets this client.
+        let b = self.ch.buffer(self.index);
+        let _ = b.owner.compare_exchange(self.owner, self.owner & !0xFFFF_FFFF, AcqRel, Relaxed);
+    }
+}

@@ -1,0 +1,378 @@
+//! The channel end to end: many client threads and processes against one
+//! service, fragments, hostile input, and the death of either side.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use polytropon_ipc::{BackDriver, BackOptions, FrontDriver, FrontOptions, Geometry};
+
+fn unique(tag: &str) -> String {
+    use std::sync::atomic::AtomicU32;
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("ipc-test-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The echo service's answer: the payload reversed, status = its length
+/// plus the opcode, so a reply matched to the wrong request shows.
+fn answer(opcode: u32, payload: &[u8]) -> (i64, Vec<u8>) {
+    let mut r = payload.to_vec();
+    r.reverse();
+    (payload.len() as i64 + i64::from(opcode), r)
+}
+
+struct Service {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(BackDriver, Vec<u64>)>>,
+}
+
+impl Service {
+    /// Runs an echo service on a thread; `hold` delays every completion.
+    fn start(name: &str, geometry: Geometry, hold: Duration) -> Service {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let (name, stop2) = (name.to_string(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut back = BackDriver::create(&name, BackOptions { geometry, max_request: 8 << 20 }).unwrap();
+            tx.send(()).unwrap();
+            let mut gone = vec![];
+            let mut last_reap = Instant::now();
+            while !stop2.load(Ordering::Relaxed) {
+                for r in back.take(64, Duration::from_micros(50), Duration::from_millis(5)) {
+                    std::thread::sleep(hold);
+                    let (status, data) = answer(r.opcode, &r.payload);
+                    back.complete(r.token(), status, &data);
+                }
+                if last_reap.elapsed() > Duration::from_millis(20) {
+                    gone.extend(back.reap());
+                    last_reap = Instant::now();
+                }
+            }
+            (back, gone)
+        });
+        rx.recv().unwrap();
+        Service { stop, thread: Some(thread) }
+    }
+
+    fn stop(mut self) -> (BackDriver, Vec<u64>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+fn geometry(buffers: u32, buffer_size: u32) -> Geometry {
+    Geometry { queue_count: 2, queue_capacity: 256, buffer_count: buffers, buffer_size }
+}
+
+fn check_call(front: &mut FrontDriver, opcode: u32, payload: &[u8]) {
+    let mut reply = vec![];
+    let status = front.call(opcode, payload, &mut reply).unwrap();
+    let (want_status, want) = answer(opcode, payload);
+    assert_eq!(status, want_status, "status for opcode {opcode}, {} bytes", payload.len());
+    assert!(reply == want, "reply for opcode {opcode}, {} bytes, does not match", payload.len());
+}
+
+#[test]
+fn many_threads_each_get_their_own_replies() {
+    let name = unique("threads");
+    let service = Service::start(&name, geometry(32, 4096), Duration::ZERO);
+    let threads: Vec<_> = (0..8u32)
+        .map(|t| {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                let mut front = FrontDriver::attach(&name, FrontOptions { queue: Some(t % 2), ..FrontOptions::default() }).unwrap();
+                for i in 0..2000u32 {
+                    let payload: Vec<u8> = (0..(i % 300)).map(|k| (t * 31 + i + k) as u8).collect();
+                    check_call(&mut front, t * 10_000 + i, &payload);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    service.stop();
+}
+
+#[test]
+fn requests_and_replies_larger_than_the_buffer_go_in_fragments() {
+    let name = unique("fragments");
+    let service = Service::start(&name, geometry(4, 4096), Duration::ZERO);
+    let mut front = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    for len in [0, 1, 4095, 4096, 4097, 3 * 4096 + 17, 1 << 20] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        check_call(&mut front, 5, &payload);
+    }
+    // Beyond the service's limit: refused with -EMSGSIZE, and the channel
+    // still works afterwards.
+    let mut reply = vec![];
+    let status = front.call(1, &vec![0u8; 9 << 20], &mut reply).unwrap();
+    assert_eq!(status, -i64::from(libc::EMSGSIZE));
+    check_call(&mut front, 2, b"still here");
+    service.stop();
+}
+
+#[test]
+fn reserved_opcodes_are_refused_before_sending() {
+    let name = unique("reserved");
+    let service = Service::start(&name, geometry(2, 4096), Duration::ZERO);
+    let mut front = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    let err = front.call(0xFFFF_0001, b"", &mut vec![]).unwrap_err();
+    assert_eq!(err.code(), "ERR_IPC_INVALID_ARGUMENT");
+    service.stop();
+}
+
+#[test]
+fn attach_errors_have_codes() {
+    assert_eq!(FrontDriver::attach(&unique("none"), FrontOptions::default()).unwrap_err().code(), "ERR_IPC_NOT_FOUND");
+    let name = unique("full");
+    let service = Service::start(&name, geometry(2, 4096), Duration::ZERO);
+    let a = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    let _b = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    assert_eq!(FrontDriver::attach(&name, FrontOptions::default()).unwrap_err().code(), "ERR_IPC_NO_BUFFERS");
+    drop(a);
+    // A detached buffer is free again at once.
+    let _c = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    assert_eq!(BackDriver::create(&name, BackOptions::default()).err().map(|e| e.code()), Some("ERR_IPC_EXISTS"));
+    let bad = BackOptions { geometry: Geometry { queue_count: 0, ..geometry(2, 4096) }, max_request: 1 };
+    assert_eq!(BackDriver::create(&unique("bad"), bad).err().map(|e| e.code()), Some("ERR_IPC_INVALID_ARGUMENT"));
+    service.stop();
+}
+
+#[test]
+fn a_stopped_service_fails_waiting_clients_promptly() {
+    let name = unique("stop");
+    let mut back = BackDriver::create(&name, BackOptions { geometry: geometry(2, 4096), max_request: 1 << 20 }).unwrap();
+    let name2 = name.clone();
+    let client = std::thread::spawn(move || {
+        let mut front = FrontDriver::attach(&name2, FrontOptions::default()).unwrap();
+        front.call(1, b"never answered", &mut vec![]).map_err(|e| e.code())
+    });
+    // Take the request, never complete it, and close.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while back.take(1, Duration::ZERO, Duration::from_millis(10)).is_empty() {
+        assert!(Instant::now() < deadline, "the request never arrived");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let closed = Instant::now();
+    back.close();
+    assert_eq!(client.join().unwrap(), Err("ERR_IPC_SERVICE_GONE"));
+    assert!(closed.elapsed() < Duration::from_millis(500), "the client took {:?}", closed.elapsed());
+    // Its names are gone: nobody can attach to a stopped service.
+    assert_eq!(FrontDriver::attach(&name, FrontOptions::default()).unwrap_err().code(), "ERR_IPC_NOT_FOUND");
+}
+
+// ---- processes ------------------------------------------------------------
+
+/// When run as a child (IPC_CHILD set), acts as a client and exits.
+#[test]
+fn child_entry() {
+    let Ok(spec) = std::env::var("IPC_CHILD") else { return };
+    let mut parts = spec.split(':');
+    let (role, name) = (parts.next().unwrap(), parts.next().unwrap());
+    let mut front = FrontDriver::attach(name, FrontOptions::default()).unwrap();
+    match role {
+        "echo" => {
+            let id = std::process::id();
+            for i in 0..500u32 {
+                let payload: Vec<u8> = (0..(i % 5000)).map(|k| (id + i + k) as u8).collect();
+                check_call(&mut front, i, &payload);
+            }
+        }
+        // Sends a request the service holds, and waits to be killed.
+        "hang" => {
+            println!("attached");
+            let _ = front.call(9, b"never answered in time", &mut vec![]);
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        _ => panic!("unknown role {role}"),
+    }
+    std::process::exit(0);
+}
+
+/// Waits for a child's line `want` on its stdout (the test harness prints
+/// its own lines first), then keeps draining it so the child never blocks.
+fn await_line(child: &mut std::process::Child, want: &str) {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            // The harness prints "test NAME ... " without a newline first.
+            Some(Ok(l)) if l.trim_end().ends_with(want) => break,
+            Some(Ok(_)) => continue,
+            other => panic!("the child ended before printing {want:?}: {other:?}"),
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+}
+
+fn child(role: &str, name: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env("IPC_CHILD", format!("{role}:{name}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn client_processes_each_get_their_own_replies() {
+    let name = unique("procs");
+    let service = Service::start(&name, geometry(16, 4096), Duration::ZERO);
+    let mut kids: Vec<_> = (0..4).map(|_| child("echo", &name)).collect();
+    for k in &mut kids {
+        assert!(k.wait().unwrap().success());
+    }
+    let (back, _) = service.stop();
+    assert_eq!(back.refusals().protocol_errors, 0);
+}
+
+#[test]
+fn a_client_killed_mid_request_is_reaped_and_its_buffer_reused() {
+    let name = unique("reap");
+    // Two buffers; the service holds each request for 200 ms.
+    let service = Service::start(&name, geometry(2, 4096), Duration::from_millis(200));
+    let mut k = child("hang", &name);
+    await_line(&mut k, "attached");
+    std::thread::sleep(Duration::from_millis(50));
+    k.kill().unwrap();
+    k.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    // Both buffers attach again: the dead client's one was reclaimed.
+    let mut a = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    let _b = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    check_call(&mut a, 3, b"after the death");
+    let (_, gone) = service.stop();
+    assert_eq!(gone.len(), 1, "one client gone: {gone:?}");
+}
+
+#[test]
+fn a_service_process_that_dies_fails_its_clients_promptly() {
+    let name = unique("svcdeath");
+    // The service: this binary in service role, which never answers.
+    let mut svc = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "service_entry", "--nocapture", "--test-threads=1"])
+        .env("IPC_SERVICE", &name)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    await_line(&mut svc, "ready");
+    let mut front = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        svc.kill().unwrap();
+        svc.wait().unwrap();
+        Instant::now()
+    });
+    let err = front.call(1, b"into the void", &mut vec![]).unwrap_err();
+    let noticed = Instant::now();
+    let killed = killer.join().unwrap();
+    assert_eq!(err.code(), "ERR_IPC_SERVICE_GONE");
+    assert!(noticed.saturating_duration_since(killed) < Duration::from_millis(500));
+    // Its names stay behind (it could not clean up); a new service takes over.
+    let _ = polytropon_shm::Segment::unlink(&name);
+}
+
+/// When run as a child (IPC_SERVICE set): a service that takes requests and never answers.
+#[test]
+fn service_entry() {
+    let Ok(name) = std::env::var("IPC_SERVICE") else { return };
+    let mut back = BackDriver::create(&name, BackOptions { geometry: geometry(2, 4096), max_request: 1 << 20 }).unwrap();
+    println!("ready");
+    loop {
+        let _ = back.take(8, Duration::ZERO, Duration::from_millis(50));
+    }
+}
+
+// ---- hostile input ----------------------------------------------------------
+
+#[test]
+fn garbage_from_a_hostile_client_leaves_the_service_and_other_clients_working() {
+    let name = unique("hostile");
+    let service = Service::start(&name, geometry(8, 4096), Duration::ZERO);
+    // Attach in order, so the hostile client has buffer 0 and the honest
+    // ones 1-4; buffers 5-7 stay free.
+    let me = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    let fronts: Vec<_> = (0..4).map(|_| FrontDriver::attach(&name, FrontOptions::default()).unwrap()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    // The hostile client scribbles on its own buffer, on free buffers and on
+    // the header's doorbell words, and posts random descriptors and
+    // descriptors naming its buffer's current request (garbage inside).
+    let hostile = {
+        let (name, stop) = (name.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let seg = polytropon_shm::Segment::open(&name).unwrap();
+            let queue = polytropon_rcqb::Rcqb::open(&format!("{name}.q0"), 0).unwrap();
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()));
+            let stride = 256 + 4096;
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let target = [0usize, 0, 5, 6, 7][rng.below(5) as usize];
+                let base = 4096 + target * stride;
+                // SAFETY: every offset lies inside the mapped segment (header
+                // plus 8 buffers); the words are plain u32/u8 cells.
+                unsafe {
+                    match rng.below(4) {
+                        // Any control word of the buffer, any value.
+                        0 => (seg.as_ptr().add(base + rng.below(64) as usize * 4) as *mut u32).write_volatile(rng.next() as u32),
+                        // Request length: beyond the buffer.
+                        1 => (seg.as_ptr().add(base + 72) as *mut u32).write_volatile([u32::MAX, 4097, 1 << 30][rng.below(3) as usize]),
+                        // The header's doorbell and sleeping words.
+                        2 => (seg.as_ptr().add(128 + rng.below(2) as usize * 4) as *mut u32).write_volatile(rng.next() as u32),
+                        _ => seg.as_ptr().add(base + 256 + rng.below(4096) as usize).write_volatile(rng.next() as u8),
+                    }
+                }
+                let d = if rng.below(2) == 0 {
+                    rng.next()
+                } else {
+                    // SAFETY: reading a u32 word inside the segment.
+                    let seq = unsafe { (seg.as_ptr().add(base + 64) as *const u32).read_volatile() };
+                    1u64 << 48 | (target as u64) << 32 | u64::from(seq.wrapping_add(rng.below(2) as u32))
+                };
+                let _ = queue.try_enqueue_u64(d);
+                n += 1;
+                if n % 64 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            drop(me);
+            n
+        })
+    };
+    let honest: Vec<_> = fronts
+        .into_iter()
+        .enumerate()
+        .map(|(t, mut front)| {
+            std::thread::spawn(move || {
+                for i in 0..1500u32 {
+                    let payload: Vec<u8> = (0..(i % 700)).map(|k| (t as u32 + i + k) as u8).collect();
+                    check_call(&mut front, i, &payload);
+                }
+            })
+        })
+        .collect();
+    for h in honest {
+        h.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let scribbles = hostile.join().unwrap();
+    let (back, _) = service.stop();
+    let r = back.refusals();
+    assert!(scribbles > 1000, "the hostile client ran ({scribbles} scribbles)");
+    assert!(r.stale_descriptors > 100, "random descriptors were refused: {r:?}");
+}
+
+/// xorshift: enough randomness for scribbling, no extra crate.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
