@@ -19,6 +19,11 @@ pub struct BackOptions {
     /// Largest request (all fragments together) the service accepts; larger
     /// ones are answered with `-EMSGSIZE` and their fragments dropped.
     pub max_request: usize,
+    /// Whole requests longer than this stay in the client's buffer instead
+    /// of being copied out ([`Request::in_place`]): for data the service
+    /// moves without parsing (a write's payload), read straight from shared
+    /// memory. `usize::MAX`: always copy.
+    pub copy_limit: usize,
 }
 
 impl Default for BackOptions {
@@ -26,6 +31,7 @@ impl Default for BackOptions {
         BackOptions {
             geometry: Geometry { queue_count: 1, queue_capacity: 1024, buffer_count: 64, buffer_size: 1 << 20 },
             max_request: 64 << 20,
+            copy_limit: usize::MAX,
         }
     }
 }
@@ -39,7 +45,11 @@ pub struct Request {
     pub(crate) index: u32,
     pub(crate) seq: u32,
     pub opcode: u32,
+    /// The request, copied out of shared memory (empty when `in_place`).
     pub payload: Vec<u8>,
+    /// Non-zero: the request's length, left in the client's buffer (see
+    /// [`BackOptions::copy_limit`] and [`BackDriver::request_area`]).
+    pub in_place: usize,
 }
 
 impl Request {
@@ -82,6 +92,7 @@ pub struct BackDriver {
     name: String,
     clients: Vec<Option<Client>>,
     max_request: usize,
+    copy_limit: usize,
     next_queue: usize,
     refusals: Refusals,
     closed: bool,
@@ -133,6 +144,7 @@ impl BackDriver {
             queues,
             name: name.to_string(),
             max_request: opts.max_request,
+            copy_limit: opts.copy_limit,
             next_queue: 0,
             refusals: Refusals::default(),
             closed: false,
@@ -260,12 +272,23 @@ impl BackDriver {
             }
             return None;
         }
-        // Copy out before looking at the bytes: the client could change them.
-        let mut chunk = vec![0u8; len as usize];
-        // SAFETY: len <= buffer_size, inside the buffer's data area; `chunk`
-        // is ours. A client racing its own buffer only spoils its own request.
-        unsafe { copy_raw(chunk.as_mut_ptr(), self.ch.data(d.index), len as usize, Method::Auto) };
         let client = self.clients[d.index as usize].as_mut().expect("client state exists");
+        let whole = flags == 0 && client.assembling.is_empty();
+        if whole && len as usize > self.copy_limit {
+            client.reply_rest = None;
+            client.in_flight = Some(d.seq);
+            let client = client_id(d.index, generation);
+            return Some(Request { client, index: d.index, seq: d.seq, opcode, payload: Vec::new(), in_place: len as usize });
+        }
+        // Copy out before looking at the bytes: the client could change them.
+        let mut chunk = Vec::with_capacity(len as usize);
+        // SAFETY: len <= buffer_size, inside the buffer's data area; `chunk`
+        // has the capacity and is initialised by the copy before set_len. A
+        // client racing its own buffer only spoils its own request.
+        unsafe {
+            copy_raw(chunk.as_mut_ptr(), self.ch.data(d.index), len as usize, Method::Auto);
+            chunk.set_len(len as usize);
+        }
         if flags & REQ_CONTINUE != 0 {
             let (rest, at, status) = client.reply_rest.take().expect("checked above");
             self.send_reply_chunk(d.index, d.seq, status, rest, at);
@@ -294,7 +317,7 @@ impl BackDriver {
         };
         client.assembling_opcode = None;
         client.in_flight = Some(d.seq);
-        Some(Request { client: client_id(d.index, generation), index: d.index, seq: d.seq, opcode: first_opcode, payload })
+        Some(Request { client: client_id(d.index, generation), index: d.index, seq: d.seq, opcode: first_opcode, payload, in_place: 0 })
     }
 
     /// Completes a request taken from [`BackDriver::take`]: writes `status`
@@ -308,7 +331,39 @@ impl BackDriver {
             return false;
         }
         client.in_flight = None;
-        self.send_reply_chunk(index, seq, status, data.to_vec(), 0);
+        let room = self.ch.geo.buffer_size as usize;
+        if data.len() <= room {
+            self.write_reply(index, seq, status, data, 0);
+        } else {
+            // Only a reply larger than the buffer is kept, for the fragments.
+            self.send_reply_chunk(index, seq, status, data.to_vec(), 0);
+        }
+        true
+    }
+
+    /// The data area of a request in flight: `(start, buffer size)`. It holds
+    /// an in-place request's bytes, and a reply can be built there for
+    /// [`BackDriver::complete_in_place`]. The client shares this memory:
+    /// read it as untrusted bytes that may change underneath (copy what must
+    /// be parsed), and only between `take` and completion.
+    pub fn request_area(&self, token: (u32, u32)) -> Option<(*mut u8, usize)> {
+        let (index, seq) = token;
+        let client = self.clients.get(index as usize)?.as_ref()?;
+        (client.in_flight == Some(seq)).then(|| (self.ch.data(index), self.ch.geo.buffer_size as usize))
+    }
+
+    /// Completes a request whose reply is the first `len` bytes already in
+    /// its data area (see [`BackDriver::request_area`]): no copy. An echo
+    /// replies with its request this way. False if the token is not current
+    /// or `len` is beyond the buffer.
+    pub fn complete_in_place(&mut self, token: (u32, u32), status: i64, len: usize) -> bool {
+        let (index, seq) = token;
+        let Some(Some(client)) = self.clients.get_mut(index as usize) else { return false };
+        if client.in_flight != Some(seq) || len > self.ch.geo.buffer_size as usize || self.ch.buffer(index).owner.load(Acquire) != client.owner {
+            return false;
+        }
+        client.in_flight = None;
+        self.publish_reply(index, seq, status, len, 0);
         true
     }
 
@@ -324,11 +379,16 @@ impl BackDriver {
     }
 
     fn write_reply(&self, index: u32, seq: u32, status: i64, data: &[u8], flags: u32) {
-        let b = self.ch.buffer(index);
         // SAFETY: data.len() <= buffer_size (callers cut it), inside the
         // data area; the client reads it only after seeing `done_seq`.
         unsafe { copy_raw(self.ch.data(index), data.as_ptr(), data.len(), Method::Auto) };
-        b.resp_len.store(data.len() as u32, Relaxed);
+        self.publish_reply(index, seq, status, data.len(), flags);
+    }
+
+    /// Publishes a reply of `len` bytes already in the data area.
+    fn publish_reply(&self, index: u32, seq: u32, status: i64, len: usize, flags: u32) {
+        let b = self.ch.buffer(index);
+        b.resp_len.store(len as u32, Relaxed);
         b.resp_flags.store(flags, Relaxed);
         b.status.store(status, Relaxed);
         // SeqCst store then SeqCst load: Dekker with the client, which sets
