@@ -30,7 +30,7 @@ mod front;
 mod layout;
 mod os;
 
-pub use back::{BackDriver, BackOptions, Request};
+pub use back::{BackDriver, BackOptions, Refusals, Request, Waiter};
 pub use front::{FrontDriver, FrontOptions};
 pub use layout::{Geometry, LAYOUT_VERSION, MAX_BUFFERS, MAX_BUFFER_SIZE, MAX_QUEUES};
 

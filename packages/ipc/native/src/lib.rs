@@ -1,0 +1,228 @@
+//! Node-API glue for @polytropon/ipc. A sync call is one native call (copy
+//! in, post, spin then wait, copy out); its reply lands in a buffer the JS
+//! layer passes, and its length in a scratch array, so no object is made
+//! per call. The TS layer validates options and turns the `CODE: message`
+//! reasons raised here into `IpcError`s.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{AsyncTask, Buffer, Float64Array, Uint8Array};
+use napi::{Env, Error, Result, Status, Task};
+use napi_derive::napi;
+use polytropon_ipc::{BackDriver, BackOptions, FrontDriver, FrontOptions, Geometry, Waiter};
+
+fn to_napi(e: polytropon_ipc::Error) -> Error {
+    Error::new(Status::GenericFailure, format!("{}: {e}", e.code()))
+}
+
+fn gone() -> Error {
+    Error::new(Status::GenericFailure, "ERR_IPC_DETACHED: this driver was detached or closed".to_string())
+}
+
+fn dur_ns(ns: f64) -> Duration {
+    Duration::from_nanos(ns.clamp(0.0, 1e15) as u64)
+}
+
+/// The application's end of a channel: one request buffer, one call at a time.
+#[napi]
+pub struct NativeFront {
+    inner: Arc<Mutex<Option<FrontDriver>>>,
+    /// The last reply, when it did not fit the caller's reply buffer.
+    pending: Vec<u8>,
+}
+
+#[napi]
+impl NativeFront {
+    #[napi(factory)]
+    pub fn attach(name: String, spin_ns: f64, queue: Option<u32>) -> Result<NativeFront> {
+        let front = FrontDriver::attach(&name, FrontOptions { spin: dur_ns(spin_ns), queue }).map_err(to_napi)?;
+        Ok(NativeFront { inner: Arc::new(Mutex::new(Some(front))), pending: Vec::new() })
+    }
+
+    /// Sends a request, waits, and copies the reply into `reply` if it fits.
+    /// `out[0]` = the reply's length; a longer reply is kept for `takeReply`.
+    /// Returns the service's status.
+    #[napi]
+    pub fn call(&mut self, opcode: u32, payload: &[u8], mut reply: Uint8Array, mut out: Float64Array) -> Result<f64> {
+        let mut guard = self.inner.lock().map_err(|_| gone())?;
+        let front = guard.as_mut().ok_or_else(gone)?;
+        let status = front.call(opcode, payload, &mut self.pending).map_err(to_napi)?;
+        let n = self.pending.len();
+        // SAFETY: both arrays are arguments of this synchronous call, alive
+        // and not otherwise borrowed while it runs (JS is blocked in it).
+        let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
+        if let Some(slot) = out.first_mut() {
+            *slot = n as f64;
+        }
+        if n <= reply.len() {
+            reply[..n].copy_from_slice(&self.pending);
+            self.pending.clear();
+        }
+        Ok(status as f64)
+    }
+
+    /// The reply of the last call, when it was longer than its reply buffer.
+    #[napi]
+    pub fn take_reply(&mut self) -> Buffer {
+        std::mem::take(&mut self.pending).into()
+    }
+
+    /// The same call off the JS thread: resolves to `[status, reply]`.
+    #[napi]
+    pub fn call_async(&self, opcode: u32, payload: &[u8]) -> AsyncTask<AsyncCall> {
+        AsyncTask::new(AsyncCall { front: self.inner.clone(), opcode, payload: payload.to_vec(), reply: Vec::new() })
+    }
+
+    /// Frees the request buffer; later calls fail with ERR_IPC_DETACHED.
+    #[napi]
+    pub fn detach(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.take();
+        }
+    }
+}
+
+pub struct AsyncCall {
+    front: Arc<Mutex<Option<FrontDriver>>>,
+    opcode: u32,
+    payload: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl Task for AsyncCall {
+    type Output = f64;
+    type JsValue = (f64, Buffer);
+
+    fn compute(&mut self) -> Result<f64> {
+        let mut guard = self.front.lock().map_err(|_| gone())?;
+        let front = guard.as_mut().ok_or_else(gone)?;
+        front.call(self.opcode, &self.payload, &mut self.reply).map(|s| s as f64).map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, status: f64) -> Result<(f64, Buffer)> {
+        Ok((status, std::mem::take(&mut self.reply).into()))
+    }
+}
+
+/// The service's end of a channel.
+#[napi]
+pub struct NativeBack {
+    /// Behind a mutex so that every method takes `&self`: an async `wait`
+    /// may be pending while the JS thread takes, completes or closes.
+    inner: Mutex<Option<BackDriver>>,
+    waiter: Arc<Waiter>,
+    held: Mutex<std::collections::VecDeque<polytropon_ipc::Request>>,
+}
+
+#[napi]
+impl NativeBack {
+    #[napi(factory)]
+    pub fn create(name: String, queue_count: u32, queue_capacity: u32, buffer_count: u32, buffer_size: u32, max_request: f64) -> Result<NativeBack> {
+        let geometry = Geometry { queue_count, queue_capacity, buffer_count, buffer_size };
+        let opts = BackOptions { geometry, max_request: max_request.clamp(0.0, 1e15) as usize, copy_limit: usize::MAX };
+        let back = BackDriver::create(&name, opts).map_err(to_napi)?;
+        let waiter = Arc::new(back.waiter());
+        Ok(NativeBack { inner: Mutex::new(Some(back)), waiter, held: Mutex::default() })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut BackDriver) -> T) -> Result<T> {
+        let mut g = self.inner.lock().map_err(|_| gone())?;
+        g.as_mut().map(f).ok_or_else(gone)
+    }
+
+    /// Takes up to `max` requests, spinning up to `spinNs` while there are
+    /// none; never sleeps (see `wait`). Writes them into `into`, each as a
+    /// 24-byte little-endian record (index u32, seq u32, opcode u32, length
+    /// u32, client f64) followed by its payload padded to 8 bytes, and
+    /// returns how many. One buffer instead of an object per request: the
+    /// JS side builds its objects far more cheaply than Node-API can.
+    /// Requests that do not fit wait in `held` for the next call.
+    #[napi]
+    pub fn take(&self, max: u32, spin_ns: f64, mut into: Uint8Array) -> Result<u32> {
+        let mut held = self.held.lock().map_err(|_| gone())?;
+        if held.is_empty() {
+            let reqs = self.with(|b| b.take(max.max(1) as usize, dur_ns(spin_ns), Duration::ZERO))?;
+            held.extend(reqs);
+        }
+        // SAFETY: `into` is an argument of this synchronous call, not
+        // otherwise borrowed while it runs.
+        let out = unsafe { into.as_mut() };
+        let (mut at, mut n) = (0usize, 0u32);
+        while let Some(r) = held.front() {
+            let need = 24 + r.payload.len().next_multiple_of(8);
+            if at + need > out.len() {
+                if n == 0 {
+                    return Err(Error::new(
+                        Status::GenericFailure,
+                        format!("ERR_IPC_INVALID_ARGUMENT: a request of {} bytes does not fit the take buffer", r.payload.len()),
+                    ));
+                }
+                break;
+            }
+            let r = held.pop_front().expect("front exists");
+            let (index, seq) = r.token();
+            out[at..at + 4].copy_from_slice(&index.to_le_bytes());
+            out[at + 4..at + 8].copy_from_slice(&seq.to_le_bytes());
+            out[at + 8..at + 12].copy_from_slice(&r.opcode.to_le_bytes());
+            out[at + 12..at + 16].copy_from_slice(&(r.payload.len() as u32).to_le_bytes());
+            out[at + 16..at + 24].copy_from_slice(&(r.client as f64).to_le_bytes());
+            out[at + 24..at + 24 + r.payload.len()].copy_from_slice(&r.payload);
+            at += need;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Resolves when requests wait (true) or after `timeoutMs` (false),
+    /// sleeping off the JS thread.
+    #[napi]
+    pub fn wait(&self, timeout_ms: f64) -> AsyncTask<Wait> {
+        AsyncTask::new(Wait { waiter: self.waiter.clone(), timeout: dur_ns(timeout_ms * 1e6) })
+    }
+
+    /// Completes request (index, seq): false if its client is gone.
+    #[napi]
+    pub fn complete(&self, index: u32, seq: u32, status: f64, data: &[u8]) -> Result<bool> {
+        self.with(|b| b.complete((index, seq), status as i64, data))
+    }
+
+    /// Clients that exited or detached since the last call, by id.
+    #[napi]
+    pub fn reap(&self) -> Result<Vec<f64>> {
+        self.with(|b| b.reap().into_iter().map(|c| c as f64).collect())
+    }
+
+    /// Requests refused so far: [stale descriptors, protocol errors].
+    #[napi]
+    pub fn refusals(&self) -> Result<Vec<f64>> {
+        let r = self.with(|b| b.refusals())?;
+        Ok(vec![r.stale_descriptors as f64, r.protocol_errors as f64])
+    }
+
+    /// Stops: waiting clients fail with ERR_IPC_SERVICE_GONE, names are removed.
+    #[napi]
+    pub fn close(&self) {
+        if let Some(mut b) = self.inner.lock().ok().and_then(|mut g| g.take()) {
+            b.close();
+        }
+    }
+}
+
+pub struct Wait {
+    waiter: Arc<Waiter>,
+    timeout: Duration,
+}
+
+impl Task for Wait {
+    type Output = bool;
+    type JsValue = bool;
+
+    fn compute(&mut self) -> Result<bool> {
+        Ok(self.waiter.wait(self.timeout))
+    }
+
+    fn resolve(&mut self, _env: Env, v: bool) -> Result<bool> {
+        Ok(v)
+    }
+}

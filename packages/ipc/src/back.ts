@@ -1,0 +1,163 @@
+import { setImmediate as immediate } from 'node:timers/promises';
+import type { NativeBack } from '../native.js';
+import { fromNative } from './errors.js';
+import { native } from './native.js';
+import { BackDriverOptions, checkEndpoint, parse } from './options.js';
+import type { Reply } from './front.js';
+
+/** A request as the service's handler sees it. */
+export interface Request {
+  /** The client: the same number for every request of one attached FrontDriver. */
+  readonly client: number;
+  readonly opcode: number;
+  /** The request, copied out of shared memory: safe to keep and to parse. */
+  readonly payload: Buffer;
+}
+
+/** What a handler returns: a status (by convention `-errno` on failure) and reply bytes. */
+export type HandlerResult = { status: number; data?: Uint8Array };
+
+/** Options of {@link BackDriver.serve}. */
+export interface ServeOptions {
+  /** Nanoseconds to spin for more requests while busy before sleeping. Default 50 000. */
+  spinNs?: number;
+  /** Longest sleep between checks while idle, in ms. Default 100. */
+  idleMs?: number;
+  /** Called with the id of each client that exited or detached. */
+  onClientGone?: (client: number) => void;
+}
+
+type Token = { index: number; seq: number };
+const TOKEN = Symbol('token');
+const EMPTY = Buffer.alloc(0);
+
+/** The I/O service's end of a channel. */
+export class BackDriver {
+  readonly #native: NativeBack;
+  /** Where the native side writes taken requests (see NativeBack.take). */
+  #inbox: Buffer;
+  #serving: Promise<void> | undefined;
+  #stop = false;
+
+  private constructor(n: NativeBack, maxRequest: number) {
+    this.#native = n;
+    // Room for the largest request; pages are only touched as used.
+    this.#inbox = Buffer.allocUnsafe(Math.max(1 << 20, maxRequest + 32));
+  }
+
+  /** Creates the channel at `endpoint` (segments mode 0600; ERR_IPC_EXISTS if taken). */
+  static create(endpoint: string, options?: BackDriverOptions): BackDriver {
+    const name = checkEndpoint(endpoint);
+    const o = parse(BackDriverOptions, options, 'BackDriver options');
+    try {
+      return new BackDriver(native.NativeBack.create(name, o.queues, o.queueCapacity, o.buffers, o.bufferSize, o.maxRequest), o.maxRequest);
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** Takes up to `max` waiting requests, spinning up to `spinNs` for the first; never sleeps. */
+  take(max = 64, spinNs = 0): Request[] {
+    let n: number;
+    try {
+      n = this.#native.take(max, spinNs, this.#inbox);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    const inbox = this.#inbox;
+    const out: Request[] = [];
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const len = inbox.readUInt32LE(at + 12);
+      const payload = len === 0 ? EMPTY : Buffer.from(inbox.subarray(at + 24, at + 24 + len));
+      const token: Token = { index: inbox.readUInt32LE(at), seq: inbox.readUInt32LE(at + 4) };
+      out.push({ client: inbox.readDoubleLE(at + 16), opcode: inbox.readUInt32LE(at + 8), payload, [TOKEN]: token } as Request);
+      at += 24 + Math.ceil(len / 8) * 8;
+    }
+    return out;
+  }
+
+  /** Resolves true when requests wait, false after `timeoutMs`; sleeps off the event loop. */
+  wait(timeoutMs: number): Promise<boolean> {
+    return this.#native.wait(timeoutMs) as Promise<boolean>;
+  }
+
+  /** Answers a request taken with {@link take}; false if its client is gone meanwhile. */
+  complete(request: Request, reply: HandlerResult | Reply): boolean {
+    const t = (request as Request & { [TOKEN]?: Token })[TOKEN];
+    if (t === undefined) throw new TypeError('complete() takes a request from take()');
+    try {
+      return this.#native.complete(t.index, t.seq, reply.status, reply.data ?? Buffer.alloc(0));
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** Ids of the clients that exited or detached since the last call; their buffers are free again. */
+  reap(): number[] {
+    return this.#native.reap();
+  }
+
+  /** Requests refused so far: descriptors naming nothing current, and rule breaks. */
+  refusals(): { staleDescriptors: number; protocolErrors: number } {
+    const [staleDescriptors = 0, protocolErrors = 0] = this.#native.refusals();
+    return { staleDescriptors, protocolErrors };
+  }
+
+  /**
+   * Runs `handler` on every request until {@link close}: spins while busy,
+   * sleeps when idle, lets async handlers' work run between batches, and
+   * reaps dead clients about every 100 ms.
+   */
+  serve(handler: (req: Request) => HandlerResult | Promise<HandlerResult>, options: ServeOptions = {}): Promise<void> {
+    const spinNs = options.spinNs ?? 50_000;
+    const idleMs = options.idleMs ?? 100;
+    const answer = (req: Request, r: HandlerResult) => {
+      if (!this.#stop) this.complete(req, r);
+    };
+    const fail = (req: Request) => answer(req, { status: -5 /* EIO */ });
+    this.#serving ??= (async () => {
+      let lastReap = Date.now();
+      let lastYield = lastReap;
+      let pending = 0;
+      while (!this.#stop) {
+        const batch = this.take(64, spinNs);
+        for (const req of batch) {
+          let r: HandlerResult | Promise<HandlerResult>;
+          try {
+            r = handler(req);
+          } catch {
+            fail(req);
+            continue;
+          }
+          if (r instanceof Promise) {
+            pending++;
+            r.then((v) => answer(req, v), () => fail(req)).finally(() => pending--);
+          } else answer(req, r);
+        }
+        const now = Date.now();
+        if (now - lastReap > 100) {
+          lastReap = now;
+          for (const c of this.reap()) options.onClientGone?.(c);
+        }
+        if (batch.length === 0) {
+          await this.wait(idleMs);
+          lastYield = Date.now();
+        } else if (pending > 0 || now - lastYield >= 1) {
+          // Busy: stay on the fast path, but let async handlers, timers and
+          // I/O run at least every millisecond.
+          await immediate();
+          lastYield = Date.now();
+        }
+      }
+    })();
+    return this.#serving;
+  }
+
+  /** Stops serving and closes the channel: waiting clients fail with ERR_IPC_SERVICE_GONE. */
+  async close(): Promise<void> {
+    this.#stop = true;
+    this.#native.close();
+    await this.#serving;
+  }
+}
