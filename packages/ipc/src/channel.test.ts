@@ -1,0 +1,155 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BackDriver, FrontDriver, IpcError } from './index.js';
+
+const peerScript = fileURLToPath(new URL('./fixtures/peer.mjs', import.meta.url));
+const children: ChildProcess[] = [];
+const backs: BackDriver[] = [];
+let n = 0;
+const endpoint = (tag: string) => `ipc-js-${tag}-${process.pid}-${n++}`;
+
+afterEach(async () => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  for (const b of backs.splice(0)) await b.close();
+});
+
+function peer(args: string[]): ChildProcess {
+  const c = fork(peerScript, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  children.push(c);
+  return c;
+}
+
+async function line(c: ChildProcess, want: string): Promise<void> {
+  let seen = '';
+  for await (const chunk of c.stdout!) {
+    seen += String(chunk);
+    if (seen.includes(want)) return;
+  }
+  throw new Error(`child ended before printing ${want}`);
+}
+
+function echoService(name: string, options = {}): BackDriver {
+  const back = BackDriver.create(name, { buffers: 16, bufferSize: 64 * 1024, ...options });
+  backs.push(back);
+  void back.serve((req) => ({ status: req.opcode, data: req.payload }));
+  return back;
+}
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(IpcError);
+    return (e as IpcError).code;
+  }
+  return undefined;
+}
+
+describe('FrontDriver and BackDriver', () => {
+  it('echo between two processes, sync and async, small and fragmented', async () => {
+    const name = endpoint('echo');
+    const svc = peer(['service', name]);
+    await line(svc, 'ready');
+    const front = FrontDriver.attach(name);
+    expect(front.call(7)).toEqual({ status: 7, data: Buffer.alloc(0) });
+    for (const len of [1, 4096, 64 * 1024, 64 * 1024 + 1, 1 << 20]) {
+      const payload = Buffer.alloc(len, len % 251);
+      const sync = front.call(3, payload);
+      expect(sync.status).toBe(3);
+      expect(sync.data.equals(payload)).toBe(true);
+      const async = await front.callAsync(4, payload);
+      expect(async.status).toBe(4);
+      expect(async.data.equals(payload)).toBe(true);
+    }
+    front.detach();
+    expect(codeOf(() => front.call(1))).toBe('ERR_IPC_DETACHED');
+  });
+
+  it('many client processes and worker threads, every reply matched to its request', async () => {
+    const name = endpoint('many');
+    echoService(name);
+    const clients = [0, 1, 2].map(() => peer(['client', name, '2000']));
+    const workers = [0, 1].map(
+      () =>
+        new Worker(
+          `const { FrontDriver } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)});
+           const { parentPort, threadId } = await import('node:worker_threads');
+           const f = FrontDriver.attach(${JSON.stringify(name)});
+           let ok = true;
+           for (let i = 0; i < 2000; i++) {
+             const p = Buffer.from('w' + threadId + ':' + i);
+             const r = i % 2 ? f.call(i, p) : await f.callAsync(i, p);
+             if (r.status !== i || !r.data.equals(p)) ok = false;
+           }
+           f.detach();
+           parentPort.postMessage(ok);`,
+          { eval: true } as never,
+        ),
+    );
+    const results = await Promise.all([
+      ...clients.map(async (c) => ((await once(c, 'message'))[0] as { ok: boolean }).ok),
+      ...workers.map(async (w) => (await once(w, 'message'))[0] as boolean),
+    ]);
+    expect(results).toEqual([true, true, true, true, true]);
+    await Promise.all(workers.map((w) => w.terminate()));
+  });
+
+  it('a killed client is reported gone and its buffer reused', async () => {
+    const name = endpoint('reap');
+    const back = BackDriver.create(name, { buffers: 1, bufferSize: 4096 });
+    backs.push(back);
+    const gone: number[] = [];
+    void back.serve((req) => (req.opcode === 9 ? new Promise(() => {}) : { status: 0 }), { onClientGone: (c) => gone.push(c) });
+    const c = peer(['hang', name]);
+    await line(c, 'attached');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(codeOf(() => FrontDriver.attach(name))).toBe('ERR_IPC_NO_BUFFERS');
+    c.kill('SIGKILL');
+    await once(c, 'exit');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(gone).toHaveLength(1);
+    // The service runs on this thread: call it asynchronously (a sync call
+    // would block the event loop the service needs).
+    const front = FrontDriver.attach(name);
+    expect((await front.callAsync(1)).status).toBe(0);
+  });
+
+  it('a service that dies or closes fails its clients promptly with ERR_IPC_SERVICE_GONE', async () => {
+    const name = endpoint('death');
+    const svc = peer(['service', name]);
+    await line(svc, 'ready');
+    const front = FrontDriver.attach(name);
+    const pending = front.callAsync(9); // held by the service
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    svc.kill('SIGKILL');
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_IPC_SERVICE_GONE' });
+    expect(Date.now() - t0).toBeLessThan(1000);
+
+    const name2 = endpoint('close');
+    const back = echoService(name2);
+    const f2 = FrontDriver.attach(name2);
+    expect((await f2.callAsync(2)).status).toBe(2);
+    await back.close();
+    await expect(f2.callAsync(2)).rejects.toMatchObject({ code: 'ERR_IPC_SERVICE_GONE' });
+    expect(codeOf(() => FrontDriver.attach(name2))).toBe('ERR_IPC_NOT_FOUND');
+  });
+
+  it('refuses bad options and arguments with codes', () => {
+    expect(codeOf(() => FrontDriver.attach('no-such-endpoint-x'))).toBe('ERR_IPC_NOT_FOUND');
+    expect(codeOf(() => FrontDriver.attach('a/b'))).toBe('ERR_IPC_INVALID_ARGUMENT');
+    expect(codeOf(() => BackDriver.create(endpoint('bad'), { bufferSize: 1000 }))).toBe('ERR_IPC_INVALID_ARGUMENT');
+    expect(codeOf(() => BackDriver.create(endpoint('bad'), { queueCapacity: 1000 }))).toBe('ERR_IPC_INVALID_ARGUMENT');
+    expect(codeOf(() => BackDriver.create(endpoint('bad'), { nope: 1 } as never))).toBe('ERR_IPC_INVALID_ARGUMENT');
+    const name = endpoint('args');
+    echoService(name);
+    expect(codeOf(() => BackDriver.create(name))).toBe('ERR_IPC_EXISTS');
+    const f = FrontDriver.attach(name);
+    expect(codeOf(() => f.call(0xffff0000))).toBe('ERR_IPC_INVALID_ARGUMENT');
+    expect(codeOf(() => f.call(-1))).toBe('ERR_IPC_INVALID_ARGUMENT');
+    expect(codeOf(() => f.call(1, 'text' as never))).toBe('ERR_IPC_INVALID_ARGUMENT');
+  });
+});
