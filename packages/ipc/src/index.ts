@@ -4,3 +4,5 @@ export { BackDriver } from './back.js';
 export type { Request, HandlerResult, ServeOptions } from './back.js';
 export { FrontDriverOptions, BackDriverOptions } from './options.js';
 export { IpcError, IpcErrorCode } from './errors.js';
+export { Opcode, PROTOCOL_VERSION, MAX_PATH, encodeRequest, decodeRequest, encodeResult, decodeResult } from './protocol.js';
+export type { Entry, Message } from './protocol.js';

@@ -1,0 +1,100 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { IpcError } from './errors.js';
+import { decodeRequest, decodeResult, describe as fieldsOf, encodeRequest, encodeResult, Opcode, type Message } from './protocol.js';
+
+const pathArb = fc
+  .string({ unit: 'grapheme', minLength: 1, maxLength: 40 })
+  .filter((s) => !s.includes('\0') && Buffer.byteLength(s) <= 4096);
+const kindArb: Record<string, fc.Arbitrary<unknown>> = {
+  u32: fc.integer({ min: 0, max: 0xffffffff }),
+  int: fc.maxSafeInteger(),
+  f64: fc.double({ noNaN: true }),
+  path: pathArb,
+  text: fc.oneof(fc.constant(''), pathArb),
+  bytes: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+  entries: fc.array(fc.record({ type: fc.integer({ min: 0, max: 255 }), name: pathArb }), { maxLength: 20 }),
+};
+
+function messageArb(fields: readonly (readonly [string, string])[]): fc.Arbitrary<Message> {
+  return fc.record(Object.fromEntries(fields.map(([name, kind]) => [name, kindArb[kind] as fc.Arbitrary<unknown>]))) as fc.Arbitrary<Message>;
+}
+
+const opcodes = Object.values(Opcode);
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(IpcError);
+    return (e as IpcError).code;
+  }
+  return undefined;
+}
+
+describe('protocol', () => {
+  it('covers every operation of the libservice contract', () => {
+    expect(opcodes).toHaveLength(24);
+    expect(new Set(opcodes).size).toBe(24);
+  });
+
+  for (const [name, op] of Object.entries(Opcode)) {
+    it(`round-trips ${name} requests and results exactly`, () => {
+      const { request, result } = fieldsOf(op);
+      fc.assert(
+        fc.property(messageArb(request), messageArb(result), (req, res) => {
+          expect(decodeRequest(op, encodeRequest(op, req))).toEqual(req);
+          expect(decodeResult(op, encodeResult(op, res))).toEqual(res);
+        }),
+        { numRuns: 60 },
+      );
+    });
+  }
+
+  it('decodes hostile bytes strictly: a coded error or a message that re-encodes to the same bytes', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...opcodes), fc.uint8Array({ maxLength: 200 }), fc.boolean(), (op, raw, asResult) => {
+        const bytes = Buffer.from([1, ...raw]); // mostly the right version, so decoding gets past it
+        const decodeFn = asResult ? decodeResult : decodeRequest;
+        const encodeFn = asResult ? encodeResult : encodeRequest;
+        let msg: Message;
+        try {
+          msg = decodeFn(op, bytes);
+        } catch (e) {
+          expect(e).toBeInstanceOf(IpcError);
+          expect((e as IpcError).code).toBe('ERR_IPC_BAD_MESSAGE');
+          return;
+        }
+        // NaN payloads are the one non-canonical form: compare as decoded.
+        expect(decodeFn(op, encodeFn(op, msg))).toEqual(msg);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('refuses truncation, trailing bytes, other versions, bad strings and unknown opcodes', () => {
+    const good = encodeRequest(Opcode.Rename, { from: '/a', to: '/b', flags: 0 });
+    for (let cut = 0; cut < good.length; cut++) {
+      expect(codeOf(() => decodeRequest(Opcode.Rename, good.subarray(0, cut)))).toBe('ERR_IPC_BAD_MESSAGE');
+    }
+    expect(codeOf(() => decodeRequest(Opcode.Rename, Buffer.concat([good, Buffer.from([0])])))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => decodeRequest(Opcode.Rename, Buffer.from([2, ...good.subarray(1)])))).toBe('ERR_IPC_BAD_MESSAGE');
+    // Invalid UTF-8 and a NUL inside a path.
+    const badUtf8 = Buffer.from([1, 2, 0, 0, 0, 0xc3, 0x28]);
+    expect(codeOf(() => decodeRequest(Opcode.Stat, badUtf8))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => decodeRequest(Opcode.Stat, Buffer.from([1, 2, 0, 0, 0, 0x61, 0])))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => encodeRequest(Opcode.Stat, { path: 'a\0b' }))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => encodeRequest(Opcode.Stat, { path: '' }))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => encodeRequest(Opcode.Stat, { path: 'x'.repeat(4097) }))).toBe('ERR_IPC_BAD_MESSAGE');
+    // A huge length or entry count is refused before anything is allocated.
+    expect(codeOf(() => decodeRequest(Opcode.Stat, Buffer.from([1, 0xff, 0xff, 0xff, 0xff])))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => decodeResult(Opcode.Readdir, Buffer.from([1, 0xff, 0xff, 0xff, 0x7f])))).toBe('ERR_IPC_BAD_MESSAGE');
+    // Integers beyond JavaScript's safe range.
+    const big = Buffer.alloc(9);
+    big[0] = 1;
+    big.writeBigInt64LE(2n ** 60n, 1);
+    expect(codeOf(() => decodeRequest(Opcode.Close, big))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => decodeRequest(99, Buffer.from([1])))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => encodeRequest(Opcode.Read, { fd: 1.5, length: 1, position: 0 }))).toBe('ERR_IPC_BAD_MESSAGE');
+  });
+});

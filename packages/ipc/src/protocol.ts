@@ -1,0 +1,299 @@
+// The wire protocol between iolib and an I/O service: one opcode per
+// operation of the libservice contract, requests and results encoded by one
+// table, and strict decoding (a service decodes bytes a client wrote: every
+// length is checked, strings must be valid UTF-8, nothing may trail).
+//
+// Encoding, little-endian: a version byte, then each field in table order.
+// u32: 4 bytes; int: a signed 64-bit integer within JavaScript's safe range;
+// f64: 8 bytes; path: u32 length + UTF-8 (1..4096 bytes, no NUL); text: the
+// same but may be empty (a symlink target); bytes: the rest of the message;
+// entries: u32 count, then per entry a type byte and a path.
+import { IpcError, IpcErrorCode } from './errors.js';
+
+/** Bumped on any change to the tables below; a mismatch is refused. */
+export const PROTOCOL_VERSION = 1;
+
+/** Every operation of the libservice contract. */
+export const Opcode = {
+  Open: 1,
+  Close: 2,
+  Read: 3,
+  Write: 4,
+  Stat: 5,
+  Lstat: 6,
+  Fstat: 7,
+  Readdir: 8,
+  Mkdir: 9,
+  Rmdir: 10,
+  Unlink: 11,
+  Rename: 12,
+  Link: 13,
+  Symlink: 14,
+  Readlink: 15,
+  Truncate: 16,
+  Ftruncate: 17,
+  Fsync: 18,
+  Fdatasync: 19,
+  Chmod: 20,
+  Chown: 21,
+  Utimes: 22,
+  Access: 23,
+  Statfs: 24,
+} as const;
+export type Opcode = (typeof Opcode)[keyof typeof Opcode];
+
+type Kind = 'u32' | 'int' | 'f64' | 'path' | 'text' | 'bytes' | 'entries';
+type Field = readonly [name: string, kind: Kind];
+
+const STAT: Field[] = [
+  ['dev', 'int'], ['ino', 'int'], ['mode', 'u32'], ['nlink', 'int'], ['uid', 'u32'], ['gid', 'u32'], ['rdev', 'int'],
+  ['size', 'int'], ['blksize', 'int'], ['blocks', 'int'],
+  ['atimeMs', 'f64'], ['mtimeMs', 'f64'], ['ctimeMs', 'f64'], ['birthtimeMs', 'f64'],
+];
+
+/** Request fields per opcode. `fd` is a handle the service gave back from Open. */
+const REQUESTS: Record<Opcode, readonly Field[]> = {
+  [Opcode.Open]: [['path', 'path'], ['flags', 'u32'], ['mode', 'u32']],
+  [Opcode.Close]: [['fd', 'int']],
+  [Opcode.Read]: [['fd', 'int'], ['length', 'u32'], ['position', 'int']],
+  [Opcode.Write]: [['fd', 'int'], ['position', 'int'], ['data', 'bytes']],
+  [Opcode.Stat]: [['path', 'path']],
+  [Opcode.Lstat]: [['path', 'path']],
+  [Opcode.Fstat]: [['fd', 'int']],
+  [Opcode.Readdir]: [['path', 'path']],
+  [Opcode.Mkdir]: [['path', 'path'], ['mode', 'u32']],
+  [Opcode.Rmdir]: [['path', 'path']],
+  [Opcode.Unlink]: [['path', 'path']],
+  [Opcode.Rename]: [['from', 'path'], ['to', 'path'], ['flags', 'u32']],
+  [Opcode.Link]: [['existing', 'path'], ['path', 'path']],
+  [Opcode.Symlink]: [['target', 'text'], ['path', 'path']],
+  [Opcode.Readlink]: [['path', 'path']],
+  [Opcode.Truncate]: [['path', 'path'], ['length', 'int']],
+  [Opcode.Ftruncate]: [['fd', 'int'], ['length', 'int']],
+  [Opcode.Fsync]: [['fd', 'int']],
+  [Opcode.Fdatasync]: [['fd', 'int']],
+  [Opcode.Chmod]: [['path', 'path'], ['mode', 'u32']],
+  [Opcode.Chown]: [['path', 'path'], ['uid', 'u32'], ['gid', 'u32']],
+  [Opcode.Utimes]: [['path', 'path'], ['atimeMs', 'f64'], ['mtimeMs', 'f64']],
+  [Opcode.Access]: [['path', 'path'], ['mode', 'u32']],
+  [Opcode.Statfs]: [['path', 'path']],
+};
+
+/** Result fields per opcode, for a success (status >= 0); failures carry no body. */
+const RESULTS: Record<Opcode, readonly Field[]> = {
+  [Opcode.Open]: [['fd', 'int']],
+  [Opcode.Close]: [],
+  [Opcode.Read]: [['data', 'bytes']],
+  [Opcode.Write]: [['written', 'int']],
+  [Opcode.Stat]: STAT,
+  [Opcode.Lstat]: STAT,
+  [Opcode.Fstat]: STAT,
+  [Opcode.Readdir]: [['entries', 'entries']],
+  [Opcode.Mkdir]: [],
+  [Opcode.Rmdir]: [],
+  [Opcode.Unlink]: [],
+  [Opcode.Rename]: [],
+  [Opcode.Link]: [],
+  [Opcode.Symlink]: [],
+  [Opcode.Readlink]: [['target', 'text']],
+  [Opcode.Truncate]: [],
+  [Opcode.Ftruncate]: [],
+  [Opcode.Fsync]: [],
+  [Opcode.Fdatasync]: [],
+  [Opcode.Chmod]: [],
+  [Opcode.Chown]: [],
+  [Opcode.Utimes]: [],
+  [Opcode.Access]: [],
+  [Opcode.Statfs]: [['bsize', 'int'], ['blocks', 'int'], ['bfree', 'int'], ['bavail', 'int'], ['files', 'int'], ['ffree', 'int']],
+};
+
+/** A directory entry: its name and a type byte (the libservice contract's). */
+export interface Entry {
+  name: string;
+  type: number;
+}
+
+/** A decoded message: field name to value (number, string, Buffer or Entry[]). */
+export type Message = Record<string, number | string | Buffer | Entry[]>;
+
+export const MAX_PATH = 4096;
+const MAX_ENTRIES = 1 << 20;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function bad(message: string): IpcError {
+  return new IpcError(IpcErrorCode.BadMessage, message);
+}
+
+function table(tables: Record<Opcode, readonly Field[]>, opcode: number): readonly Field[] {
+  const fields = Object.hasOwn(tables, opcode) ? tables[opcode as Opcode] : undefined;
+  if (!fields) throw bad(`unknown opcode ${opcode}`);
+  return fields;
+}
+
+function encode(fields: readonly Field[], msg: Message): Buffer {
+  const parts: Buffer[] = [Buffer.from([PROTOCOL_VERSION])];
+  for (const [name, kind] of fields) {
+    const v = msg[name];
+    const fail = () => bad(`field ${name} must be a ${kind}, got ${typeof v}`);
+    switch (kind) {
+      case 'u32': {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw fail();
+        const b = Buffer.allocUnsafe(4);
+        b.writeUInt32LE(v);
+        parts.push(b);
+        break;
+      }
+      case 'int': {
+        if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw fail();
+        const b = Buffer.allocUnsafe(8);
+        b.writeBigInt64LE(BigInt(v));
+        parts.push(b);
+        break;
+      }
+      case 'f64': {
+        if (typeof v !== 'number') throw fail();
+        const b = Buffer.allocUnsafe(8);
+        b.writeDoubleLE(v);
+        parts.push(b);
+        break;
+      }
+      case 'path':
+      case 'text': {
+        if (typeof v !== 'string') throw fail();
+        parts.push(encodeString(v, kind, name));
+        break;
+      }
+      case 'bytes':
+        if (!(v instanceof Uint8Array)) throw fail();
+        parts.push(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+        break;
+      case 'entries': {
+        if (!Array.isArray(v) || v.length > MAX_ENTRIES) throw fail();
+        const count = Buffer.allocUnsafe(4);
+        count.writeUInt32LE(v.length);
+        parts.push(count);
+        for (const e of v) {
+          if (!Number.isInteger(e.type) || e.type < 0 || e.type > 255) throw bad(`entry ${e.name}: type must be a byte`);
+          parts.push(Buffer.from([e.type]), encodeString(e.name, 'path', 'entry name'));
+        }
+        break;
+      }
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+function encodeString(s: string, kind: 'path' | 'text', name: string): Buffer {
+  const bytes = Buffer.from(s, 'utf8');
+  checkString(bytes, kind, name);
+  const b = Buffer.allocUnsafe(4 + bytes.length);
+  b.writeUInt32LE(bytes.length);
+  bytes.copy(b, 4);
+  return b;
+}
+
+function checkString(bytes: Uint8Array, kind: 'path' | 'text', name: string): void {
+  if (bytes.length > MAX_PATH || (kind === 'path' && bytes.length === 0)) {
+    throw bad(`${name} must be ${kind === 'path' ? '1' : '0'}..${MAX_PATH} bytes, got ${bytes.length}`);
+  }
+  if (bytes.includes(0)) throw bad(`${name} contains a NUL byte`);
+}
+
+function decode(fields: readonly Field[], buf: Uint8Array): Message {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (b.length < 1) throw bad('empty message');
+  if (b[0] !== PROTOCOL_VERSION) throw bad(`protocol version ${b[0]}; this side speaks ${PROTOCOL_VERSION}`);
+  let at = 1;
+  const need = (n: number, name: string) => {
+    if (at + n > b.length) throw bad(`message ends inside field ${name}`);
+  };
+  const string = (kind: 'path' | 'text', name: string): string => {
+    need(4, name);
+    const len = b.readUInt32LE(at);
+    at += 4;
+    need(len, name);
+    const bytes = b.subarray(at, at + len);
+    at += len;
+    checkString(bytes, kind, name);
+    try {
+      return utf8.decode(bytes);
+    } catch {
+      throw bad(`${name} is not valid UTF-8`);
+    }
+  };
+  const out: Message = {};
+  for (const [name, kind] of fields) {
+    switch (kind) {
+      case 'u32':
+        need(4, name);
+        out[name] = b.readUInt32LE(at);
+        at += 4;
+        break;
+      case 'int': {
+        need(8, name);
+        const v = b.readBigInt64LE(at);
+        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw bad(`${name} is out of the safe integer range`);
+        out[name] = Number(v);
+        at += 8;
+        break;
+      }
+      case 'f64':
+        need(8, name);
+        out[name] = b.readDoubleLE(at);
+        at += 8;
+        break;
+      case 'path':
+      case 'text':
+        out[name] = string(kind, name);
+        break;
+      case 'bytes':
+        out[name] = Buffer.from(b.subarray(at));
+        at = b.length;
+        break;
+      case 'entries': {
+        need(4, name);
+        const count = b.readUInt32LE(at);
+        at += 4;
+        // Each entry takes at least 6 bytes: refuse counts the message cannot hold.
+        if (count > MAX_ENTRIES || count * 6 > b.length - at) throw bad(`${name}: ${count} entries cannot fit`);
+        const entries: Entry[] = [];
+        for (let i = 0; i < count; i++) {
+          need(1, name);
+          const type = b[at] as number;
+          at += 1;
+          entries.push({ type, name: string('path', 'entry name') });
+        }
+        out[name] = entries;
+        break;
+      }
+    }
+  }
+  if (at !== b.length) throw bad(`${b.length - at} bytes trail the message`);
+  return out;
+}
+
+/** Encodes a request of `opcode` (fields as in the protocol table). */
+export function encodeRequest(opcode: number, args: Message): Buffer {
+  return encode(table(REQUESTS, opcode), args);
+}
+
+/** Decodes a request strictly; anything off throws `ERR_IPC_BAD_MESSAGE`. */
+export function decodeRequest(opcode: number, bytes: Uint8Array): Message {
+  return decode(table(REQUESTS, opcode), bytes);
+}
+
+/** Encodes the body of a successful result of `opcode`. */
+export function encodeResult(opcode: number, result: Message): Buffer {
+  return encode(table(RESULTS, opcode), result);
+}
+
+/** Decodes the body of a successful result strictly. */
+export function decodeResult(opcode: number, bytes: Uint8Array): Message {
+  return decode(table(RESULTS, opcode), bytes);
+}
+
+/** The field names and kinds of an opcode's request and result, for tools and tests. */
+export function describe(opcode: Opcode): { request: readonly Field[]; result: readonly Field[] } {
+  return { request: table(REQUESTS, opcode), result: table(RESULTS, opcode) };
+}
