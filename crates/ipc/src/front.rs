@@ -114,6 +114,33 @@ impl FrontDriver {
                 }
             }
         }
+        self.finish(reply)
+    }
+
+    /// Posts a request that fits the buffer (one fragment) and returns at
+    /// once; [`FrontDriver::poll`] or [`FrontDriver::finish`] then collect
+    /// the reply. For callers that must not block (an event loop).
+    pub fn start(&mut self, opcode: u32, payload: &[u8]) -> Result<(), Error> {
+        if opcode >= RESERVED_OPCODES {
+            return Err(Error::InvalidArgument(format!("opcode {opcode:#x} is reserved by the channel")));
+        }
+        if payload.len() > self.buffer_size() {
+            return Err(Error::InvalidArgument(format!("start takes requests up to the buffer size ({}); use call", self.buffer_size())));
+        }
+        self.post(opcode, payload, 0)
+    }
+
+    /// The reply to the request posted last, if it is there: never waits
+    /// for it (a reply in fragments is then collected to its end).
+    pub fn poll(&mut self, reply: &mut Vec<u8>) -> Result<Option<i64>, Error> {
+        if self.ch.buffer(self.index).done_seq.load(Acquire) != self.seq {
+            return Ok(None);
+        }
+        self.finish(reply).map(Some)
+    }
+
+    /// Waits for the reply to the request posted last; it replaces `reply`'s contents.
+    pub fn finish(&mut self, reply: &mut Vec<u8>) -> Result<i64, Error> {
         reply.clear();
         loop {
             let (status, flags) = self.wait()?;

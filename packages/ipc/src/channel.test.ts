@@ -64,6 +64,10 @@ describe('FrontDriver and BackDriver', () => {
       expect(async.status).toBe(4);
       expect(async.data.equals(payload)).toBe(true);
     }
+    // Async calls of one driver queue up; a sync call meanwhile is refused.
+    const many = [1, 2, 3].map((i) => front.callAsync(i, Buffer.from([i])));
+    expect(codeOf(() => front.call(1))).toBe('ERR_IPC_BUSY');
+    expect((await Promise.all(many)).map((r) => [r.status, r.data[0]])).toEqual([[1, 1], [2, 2], [3, 3]]);
     front.detach();
     expect(codeOf(() => front.call(1))).toBe('ERR_IPC_DETACHED');
   });

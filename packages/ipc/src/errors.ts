@@ -16,6 +16,8 @@ export const IpcErrorCode = {
   Protocol: 'ERR_IPC_PROTOCOL',
   /** Bytes that do not decode as a message of the protocol. */
   BadMessage: 'ERR_IPC_BAD_MESSAGE',
+  /** A sync call while an async call of the same driver is in flight. */
+  Busy: 'ERR_IPC_BUSY',
   /** The driver was detached or closed. */
   Detached: 'ERR_IPC_DETACHED',
   /** Any other operating-system error. */

@@ -1,3 +1,4 @@
+import { setImmediate as immediate } from 'node:timers/promises';
 import type { NativeFront } from '../native.js';
 import { fromNative, IpcError, IpcErrorCode } from './errors.js';
 import { native } from './native.js';
@@ -27,9 +28,17 @@ export class FrontDriver {
   /** Reused for replies up to its size; larger ones come back whole. */
   #reply = Buffer.allocUnsafe(64 * 1024);
   readonly #len = new Float64Array(1);
+  readonly #bufferSize: number;
+  /** The async call in flight (calls on one driver run one at a time). */
+  #tail: Promise<unknown> = Promise.resolve();
+  /** Async calls queued or in flight: a sync call meanwhile is refused. */
+  #asyncCalls = 0;
+  #pollNs: number;
 
-  private constructor(n: NativeFront) {
+  private constructor(n: NativeFront, pollNs: number) {
     this.#native = n;
+    this.#bufferSize = n.bufferSize();
+    this.#pollNs = pollNs;
   }
 
   /** Attaches to the service at `endpoint` (a shared-memory name). */
@@ -37,7 +46,7 @@ export class FrontDriver {
     const name = checkEndpoint(endpoint);
     const o = parse(FrontDriverOptions, options, 'FrontDriver options');
     try {
-      return new FrontDriver(native.NativeFront.attach(name, o.spinNs, o.queue));
+      return new FrontDriver(native.NativeFront.attach(name, o.spinNs, o.queue), o.spinNs);
     } catch (e) {
       throw fromNative(e);
     }
@@ -50,24 +59,54 @@ export class FrontDriver {
    */
   call(opcode: number, payload?: Uint8Array): Reply {
     checkOpcode(opcode);
+    if (this.#asyncCalls > 0) throw new IpcError(IpcErrorCode.Busy, 'an async call of this driver is in flight; await it first');
     let status: number;
     try {
       status = this.#native.call(opcode, bytes(payload), this.#reply, this.#len);
     } catch (e) {
       throw fromNative(e);
     }
+    return this.#result(status);
+  }
+
+  #result(status: number): Reply {
     const n = this.#len[0] as number;
     if (n === 0) return { status, data: EMPTY };
     if (n > this.#reply.length) return { status, data: this.#native.takeReply() };
     return { status, data: Buffer.from(this.#reply.subarray(0, n)) };
   }
 
-  /** The same call without blocking the event loop (it waits on a libuv thread). */
-  async callAsync(opcode: number, payload?: Uint8Array): Promise<Reply> {
+  /**
+   * The same call without blocking the event loop. The request is posted
+   * at once; the reply is looked for once per event-loop turn while the
+   * spin budget lasts (a busy service answers within microseconds), and is
+   * then waited for on a libuv thread. Async calls of one driver run one
+   * after another.
+   */
+  callAsync(opcode: number, payload?: Uint8Array): Promise<Reply> {
     checkOpcode(opcode);
     const body = bytes(payload);
+    this.#asyncCalls++;
+    const run = this.#tail.then(() => this.#callAsync(opcode, body)).finally(() => this.#asyncCalls--);
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  async #callAsync(opcode: number, body: Uint8Array): Promise<Reply> {
     try {
-      const [status, data] = (await this.#native.callAsync(opcode, body)) as [number, Buffer];
+      if (body.length > this.#bufferSize) {
+        // Fragments: the whole exchange on a libuv thread.
+        const [status, data] = (await this.#native.callAsync(opcode, body)) as [number, Buffer];
+        return { status, data };
+      }
+      this.#native.start(opcode, body);
+      const t0 = process.hrtime.bigint();
+      do {
+        await immediate();
+        const status = this.#native.poll(this.#reply, this.#len);
+        if (!Number.isNaN(status)) return this.#result(status);
+      } while (Number(process.hrtime.bigint() - t0) < this.#pollNs);
+      const [status, data] = (await this.#native.finishAsync()) as [number, Buffer];
       return { status, data };
     } catch (e) {
       throw fromNative(e);

@@ -48,18 +48,10 @@ impl NativeFront {
         let mut guard = self.inner.lock().map_err(|_| gone())?;
         let front = guard.as_mut().ok_or_else(gone)?;
         let status = front.call(opcode, payload, &mut self.pending).map_err(to_napi)?;
-        let n = self.pending.len();
         // SAFETY: both arrays are arguments of this synchronous call, alive
         // and not otherwise borrowed while it runs (JS is blocked in it).
         let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
-        if let Some(slot) = out.first_mut() {
-            *slot = n as f64;
-        }
-        if n <= reply.len() {
-            reply[..n].copy_from_slice(&self.pending);
-            self.pending.clear();
-        }
-        Ok(status as f64)
+        Ok(deliver(&mut self.pending, status, reply, out))
     }
 
     /// The reply of the last call, when it was longer than its reply buffer.
@@ -68,10 +60,42 @@ impl NativeFront {
         std::mem::take(&mut self.pending).into()
     }
 
+    /// Posts a request of at most `bufferSize()` bytes without waiting.
+    #[napi]
+    pub fn start(&self, opcode: u32, payload: &[u8]) -> Result<()> {
+        let mut guard = self.inner.lock().map_err(|_| gone())?;
+        guard.as_mut().ok_or_else(gone)?.start(opcode, payload).map_err(to_napi)
+    }
+
+    /// The reply to the started request if it is there (as `call` returns
+    /// it), or NaN without waiting.
+    #[napi]
+    pub fn poll(&mut self, mut reply: Uint8Array, mut out: Float64Array) -> Result<f64> {
+        let mut guard = self.inner.lock().map_err(|_| gone())?;
+        let front = guard.as_mut().ok_or_else(gone)?;
+        let Some(status) = front.poll(&mut self.pending).map_err(to_napi)? else { return Ok(f64::NAN) };
+        // SAFETY: as in `call`.
+        let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
+        Ok(deliver(&mut self.pending, status, reply, out))
+    }
+
+    /// Waits for the started request's reply off the JS thread: `[status, reply]`.
+    #[napi]
+    pub fn finish_async(&self) -> AsyncTask<AsyncCall> {
+        AsyncTask::new(AsyncCall { front: self.inner.clone(), opcode: None, payload: Vec::new(), reply: Vec::new() })
+    }
+
+    /// Bytes of the request buffer: the most `start` takes.
+    #[napi]
+    pub fn buffer_size(&self) -> Result<u32> {
+        let guard = self.inner.lock().map_err(|_| gone())?;
+        Ok(guard.as_ref().ok_or_else(gone)?.buffer_size() as u32)
+    }
+
     /// The same call off the JS thread: resolves to `[status, reply]`.
     #[napi]
     pub fn call_async(&self, opcode: u32, payload: &[u8]) -> AsyncTask<AsyncCall> {
-        AsyncTask::new(AsyncCall { front: self.inner.clone(), opcode, payload: payload.to_vec(), reply: Vec::new() })
+        AsyncTask::new(AsyncCall { front: self.inner.clone(), opcode: Some(opcode), payload: payload.to_vec(), reply: Vec::new() })
     }
 
     /// Frees the request buffer; later calls fail with ERR_IPC_DETACHED.
@@ -83,9 +107,24 @@ impl NativeFront {
     }
 }
 
+/// Copies a reply into the caller's buffer if it fits (else it stays in
+/// `pending` for `takeReply`); `out[0]` = its length. Returns the status.
+fn deliver(pending: &mut Vec<u8>, status: i64, reply: &mut [u8], out: &mut [f64]) -> f64 {
+    let n = pending.len();
+    if let Some(slot) = out.first_mut() {
+        *slot = n as f64;
+    }
+    if n <= reply.len() {
+        reply[..n].copy_from_slice(pending);
+        pending.clear();
+    }
+    status as f64
+}
+
 pub struct AsyncCall {
     front: Arc<Mutex<Option<FrontDriver>>>,
-    opcode: u32,
+    /// None: only wait for the request already started.
+    opcode: Option<u32>,
     payload: Vec<u8>,
     reply: Vec<u8>,
 }
@@ -97,7 +136,12 @@ impl Task for AsyncCall {
     fn compute(&mut self) -> Result<f64> {
         let mut guard = self.front.lock().map_err(|_| gone())?;
         let front = guard.as_mut().ok_or_else(gone)?;
-        front.call(self.opcode, &self.payload, &mut self.reply).map(|s| s as f64).map_err(to_napi)
+        match self.opcode {
+            Some(op) => front.call(op, &self.payload, &mut self.reply),
+            None => front.finish(&mut self.reply),
+        }
+        .map(|s| s as f64)
+        .map_err(to_napi)
     }
 
     fn resolve(&mut self, _env: Env, status: f64) -> Result<(f64, Buffer)> {
