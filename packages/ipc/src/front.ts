@@ -72,7 +72,13 @@ export class FrontDriver {
   #result(status: number): Reply {
     const n = this.#len[0] as number;
     if (n === 0) return { status, data: EMPTY };
-    if (n > this.#reply.length) return { status, data: this.#native.takeReply() };
+    if (n > this.#reply.length) {
+      const data = this.#native.takeReply();
+      // Grow the reused reply buffer (up to 64 MiB), so that replies of
+      // this size are copied once into a Buffer of their own from now on.
+      if (n <= 64 << 20) this.#reply = Buffer.allocUnsafeSlow(n);
+      return { status, data };
+    }
     return { status, data: Buffer.from(this.#reply.subarray(0, n)) };
   }
 

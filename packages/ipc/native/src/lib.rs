@@ -164,7 +164,9 @@ impl NativeBack {
     #[napi(factory)]
     pub fn create(name: String, queue_count: u32, queue_capacity: u32, buffer_count: u32, buffer_size: u32, max_request: f64) -> Result<NativeBack> {
         let geometry = Geometry { queue_count, queue_capacity, buffer_count, buffer_size };
-        let opts = BackOptions { geometry, max_request: max_request.clamp(0.0, 1e15) as usize, copy_limit: usize::MAX };
+        // Whole requests over 64 KiB stay in the client's buffer: `take` copies
+        // them once, straight into the JS inbox.
+        let opts = BackOptions { geometry, max_request: max_request.clamp(0.0, 1e15) as usize, copy_limit: 64 * 1024 };
         let back = BackDriver::create(&name, opts).map_err(to_napi)?;
         let waiter = Arc::new(back.waiter());
         Ok(NativeBack { inner: Mutex::new(Some(back)), waiter, held: Mutex::default() })
@@ -194,12 +196,13 @@ impl NativeBack {
         let out = unsafe { into.as_mut() };
         let (mut at, mut n) = (0usize, 0u32);
         while let Some(r) = held.front() {
-            let need = 24 + r.payload.len().next_multiple_of(8);
+            let len = if r.in_place > 0 { r.in_place } else { r.payload.len() };
+            let need = 24 + len.next_multiple_of(8);
             if at + need > out.len() {
                 if n == 0 {
                     return Err(Error::new(
                         Status::GenericFailure,
-                        format!("ERR_IPC_INVALID_ARGUMENT: a request of {} bytes does not fit the take buffer", r.payload.len()),
+                        format!("ERR_IPC_INVALID_ARGUMENT: a request of {len} bytes does not fit the take buffer"),
                     ));
                 }
                 break;
@@ -209,9 +212,21 @@ impl NativeBack {
             out[at..at + 4].copy_from_slice(&index.to_le_bytes());
             out[at + 4..at + 8].copy_from_slice(&seq.to_le_bytes());
             out[at + 8..at + 12].copy_from_slice(&r.opcode.to_le_bytes());
-            out[at + 12..at + 16].copy_from_slice(&(r.payload.len() as u32).to_le_bytes());
+            out[at + 12..at + 16].copy_from_slice(&(len as u32).to_le_bytes());
             out[at + 16..at + 24].copy_from_slice(&(r.client as f64).to_le_bytes());
-            out[at + 24..at + 24 + r.payload.len()].copy_from_slice(&r.payload);
+            if r.in_place > 0 {
+                let area = self.with(|b| b.request_area((index, seq)))?;
+                let Some((src, _)) = area.filter(|(_, size)| len <= *size) else {
+                    // Its client went away meanwhile: nothing to hand over.
+                    continue;
+                };
+                // SAFETY: the request is in flight, so its area is mapped and
+                // `len` bytes long at least; the inbox slice is ours. The
+                // client may scribble on its own request: bytes, not safety.
+                unsafe { std::ptr::copy_nonoverlapping(src, out[at + 24..].as_mut_ptr(), len) };
+            } else {
+                out[at + 24..at + 24 + len].copy_from_slice(&r.payload);
+            }
             at += need;
             n += 1;
         }
