@@ -1,12 +1,3 @@
-import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tooling/tsup.js';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  // import.meta.url in the CJS build, for the native loader.
-  shims: true,
-  target: 'node20',
-});
+export default packageBuild;

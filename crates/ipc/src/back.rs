@@ -104,11 +104,19 @@ fn errno_status(errno: i32) -> i64 {
 }
 
 impl BackDriver {
-    /// Creates the channel `name` (segments mode 0600, exclusive).
+    /// Creates the channel `name` (segments mode 0600). A channel left by a
+    /// service that died is replaced; one whose service runs is `Exists`.
     pub fn create(name: &str, opts: BackOptions) -> Result<BackDriver, Error> {
         let geo = opts.geometry;
         geo.validate()?;
-        let seg = polytropon_shm::Segment::create(name, geo.total_size()).map_err(|e| Error::from_io(e, name))?;
+        let seg = match polytropon_shm::Segment::create(name, geo.total_size()) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && Self::is_abandoned(name) => {
+                let _ = polytropon_shm::Segment::unlink(name);
+                polytropon_shm::Segment::create(name, geo.total_size())
+            }
+            r => r,
+        }
+        .map_err(|e| Error::from_io(e, name))?;
         let mut queues = Vec::new();
         for k in 0..geo.queue_count {
             let qname = queue_name(name, k);
@@ -150,6 +158,20 @@ impl BackDriver {
             refusals: Refusals::default(),
             closed: false,
         })
+    }
+
+    /// Whether the channel `name` was left by a service that is gone.
+    fn is_abandoned(name: &str) -> bool {
+        match Channel::open(name) {
+            Ok(ch) => {
+                let h = ch.header();
+                h.state.load(Acquire) == STOPPED || !ProcessWatch::new(h.service_pid.load(Relaxed) as i32).is_alive()
+            }
+            // Not a readable channel at all (half-made, another layout): only
+            // a service of ours could have made it; take it over.
+            Err(Error::BadLayout(_)) => true,
+            Err(_) => false,
+        }
     }
 
     pub fn geometry(&self) -> Geometry {

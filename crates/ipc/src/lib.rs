@@ -60,6 +60,8 @@ pub enum Error {
     NotFound(String),
     /// A channel with that name exists already.
     Exists(String),
+    /// The channel belongs to another user (segments are mode 0600).
+    AccessDenied(String),
     /// The segment is not a channel of a layout this build reads.
     BadLayout(String),
     /// An argument or option is out of range.
@@ -80,6 +82,7 @@ impl Error {
         match self {
             Error::NotFound(_) => "ERR_IPC_NOT_FOUND",
             Error::Exists(_) => "ERR_IPC_EXISTS",
+            Error::AccessDenied(_) => "ERR_IPC_ACCESS_DENIED",
             Error::BadLayout(_) => "ERR_IPC_BAD_LAYOUT",
             Error::InvalidArgument(_) => "ERR_IPC_INVALID_ARGUMENT",
             Error::NoBuffers(_) => "ERR_IPC_NO_BUFFERS",
@@ -93,6 +96,7 @@ impl Error {
         match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound(name.to_string()),
             std::io::ErrorKind::AlreadyExists => Error::Exists(name.to_string()),
+            std::io::ErrorKind::PermissionDenied => Error::AccessDenied(name.to_string()),
             std::io::ErrorKind::InvalidInput => Error::InvalidArgument(e.to_string()),
             _ => Error::Io(e),
         }
@@ -116,6 +120,7 @@ impl fmt::Display for Error {
         match self {
             Error::NotFound(n) => write!(f, "no channel named {n} (is its I/O service running?)"),
             Error::Exists(n) => write!(f, "a channel named {n} exists already"),
+            Error::AccessDenied(n) => write!(f, "the channel {n} belongs to another user"),
             Error::BadLayout(m) | Error::InvalidArgument(m) | Error::ServiceGone(m) | Error::Protocol(m) => f.write_str(m),
             Error::NoBuffers(n) => write!(f, "all {n} request buffers of the channel are attached; raise its buffer count"),
             Error::Io(e) => write!(f, "{e}"),

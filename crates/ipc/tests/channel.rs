@@ -293,8 +293,12 @@ fn a_service_process_that_dies_fails_its_clients_promptly() {
     let killed = killer.join().unwrap();
     assert_eq!(err.code(), "ERR_IPC_SERVICE_GONE");
     assert!(noticed.saturating_duration_since(killed) < Duration::from_millis(500));
-    // Its names stay behind (it could not clean up); a new service takes over.
-    let _ = polytropon_shm::Segment::unlink(&name);
+    // Its names stay behind (it could not clean up); a new service takes
+    // over the endpoint and clients attach again.
+    let service = Service::start(&name, geometry(2, 4096), Duration::ZERO);
+    let mut again = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    check_call(&mut again, 5, b"restarted");
+    service.stop();
 }
 
 /// When run as a child (IPC_SERVICE set): a service that takes requests and never answers.

@@ -27,5 +27,7 @@ if (!isMainThread) {
     })
     .listen(socketPath, () => process.send('ready'));
   process.on('message', (m) => process.send(m));
+  // The bench ended (or died): remove the channel's names with us.
+  process.on('disconnect', () => back.close().then(() => process.exit(0)));
   void workerData;
 }

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackDriver, FrontDriver, IpcError } from './index.js';
+import { codeOf as codeOfType } from '../../../tooling/test-helpers.js';
 
 const peerScript = fileURLToPath(new URL('./fixtures/peer.mjs', import.meta.url));
 const children: ChildProcess[] = [];
@@ -38,15 +39,7 @@ function echoService(name: string, options = {}): BackDriver {
   return back;
 }
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IpcError);
-    return (e as IpcError).code;
-  }
-  return undefined;
-}
+const codeOf = (f: () => unknown) => codeOfType(IpcError, f);
 
 describe('FrontDriver and BackDriver', () => {
   it('echo between two processes, sync and async, small and fragmented', async () => {
@@ -132,6 +125,10 @@ describe('FrontDriver and BackDriver', () => {
     svc.kill('SIGKILL');
     await expect(pending).rejects.toMatchObject({ code: 'ERR_IPC_SERVICE_GONE' });
     expect(Date.now() - t0).toBeLessThan(1000);
+    // The dead service's names stayed; a new one takes the endpoint over.
+    const again = echoService(name);
+    expect((await FrontDriver.attach(name).callAsync(6)).status).toBe(6);
+    void again;
 
     const name2 = endpoint('close');
     const back = echoService(name2);
@@ -140,6 +137,13 @@ describe('FrontDriver and BackDriver', () => {
     await back.close();
     await expect(f2.callAsync(2)).rejects.toMatchObject({ code: 'ERR_IPC_SERVICE_GONE' });
     expect(codeOf(() => FrontDriver.attach(name2))).toBe('ERR_IPC_NOT_FOUND');
+  });
+
+  it.runIf(process.getuid?.() === 0)('another user cannot attach (segments are 0600)', async () => {
+    const name = endpoint('foreign');
+    echoService(name);
+    const c = peer(['foreign', name]);
+    expect((await once(c, 'message'))[0]).toEqual({ code: 'ERR_IPC_ACCESS_DENIED' });
   });
 
   it('refuses bad options and arguments with codes', () => {

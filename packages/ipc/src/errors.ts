@@ -4,6 +4,8 @@ export const IpcErrorCode = {
   NotFound: 'ERR_IPC_NOT_FOUND',
   /** A channel with that name exists already. */
   Exists: 'ERR_IPC_EXISTS',
+  /** The channel belongs to another user (its segments are mode 0600). */
+  AccessDenied: 'ERR_IPC_ACCESS_DENIED',
   /** The segment is not a channel of a layout this version reads. */
   BadLayout: 'ERR_IPC_BAD_LAYOUT',
   /** An argument or option is out of range or of the wrong type. */

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IpcError } from './errors.js';
 import { decodeRequest, decodeResult, describe as fieldsOf, encodeRequest, encodeResult, Opcode, type Message } from './protocol.js';
+import { codeOf as codeOfType } from '../../../tooling/test-helpers.js';
 
 const pathArb = fc
   .string({ unit: 'grapheme', minLength: 1, maxLength: 40 })
@@ -22,15 +23,7 @@ function messageArb(fields: readonly (readonly [string, string])[]): fc.Arbitrar
 
 const opcodes = Object.values(Opcode);
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(IpcError);
-    return (e as IpcError).code;
-  }
-  return undefined;
-}
+const codeOf = (f: () => unknown) => codeOfType(IpcError, f);
 
 describe('protocol', () => {
   it('covers every operation of the libservice contract', () => {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Rcqb, RcqbError, type RcqbHandle } from './index.js';
+import { codeOf as codeOfType } from '../../../tooling/test-helpers.js';
 
 const participant = fileURLToPath(new URL('./fixtures/participant.mjs', import.meta.url));
 const names: string[] = [];
@@ -22,15 +23,7 @@ afterEach(() => {
   }
 });
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RcqbError);
-    return (e as RcqbError).code;
-  }
-  return undefined;
-}
+const codeOf = (f: () => unknown) => codeOfType(RcqbError, f);
 
 describe('single thread', () => {
   it('round-trips byte items in FIFO order and reports length', () => {

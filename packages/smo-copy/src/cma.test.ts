@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { addressOf, cmaRead, cmaWrite, SmoCopyError } from './index.js';
+import { codeOf as codeOfType } from '../../../tooling/test-helpers.js';
 
 const peerScript = fileURLToPath(new URL('./fixtures/peer.mjs', import.meta.url));
 const children: ChildProcess[] = [];
@@ -21,15 +22,7 @@ async function message<T>(child: ChildProcess): Promise<T> {
   return msg;
 }
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SmoCopyError);
-    return (e as SmoCopyError).code;
-  }
-  return undefined;
-}
+const codeOf = (f: () => unknown) => codeOfType(SmoCopyError, f);
 
 describe('CMA', () => {
   it('reads and writes another process memory in one copy', async () => {

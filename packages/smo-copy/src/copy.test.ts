@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { copy, supportedUnits, bestUnit, AUTO_STREAMING_MIN, SmoCopyError, type CopyOptions } from './index.js';
+import { codeOf as codeOfType } from '../../../tooling/test-helpers.js';
 
 /** Position-dependent bytes, so a shifted or repeated chunk is caught. */
 function pattern(len: number, seed: number): Buffer {
@@ -37,15 +38,7 @@ function checkPath(path: CopyOptions, len: number, srcOff: number, dstOff: numbe
   }
 }
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SmoCopyError);
-    return (e as SmoCopyError).code;
-  }
-  return undefined;
-}
+const codeOf = (f: () => unknown) => codeOfType(SmoCopyError, f);
 
 describe('copy', () => {
   it('knows this CPU: portable always, the best unit last', () => {

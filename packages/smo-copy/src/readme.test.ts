@@ -1,25 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runReadmeExample } from '../../../tooling/test-helpers.js';
 
 describe('README', () => {
   it('runs its example as written and prints what it says', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const example = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
-    expect(example).toBeDefined();
-    const dist = new URL('../dist/index.js', import.meta.url).href;
-    const dir = mkdtempSync(join(tmpdir(), 'smo-readme-'));
-    try {
-      const file = join(dir, 'example.mjs');
-      // A unique segment name, so parallel runs do not collide.
-      const name = `demo-ring-${process.pid}`;
-      writeFileSync(file, (example as string).replaceAll("'@polytropon/smo-copy'", JSON.stringify(dist)).replaceAll("'demo-ring'", JSON.stringify(name)));
-      const out = execFileSync(process.execPath, [file], { encoding: 'utf8' });
-      expect(out.trim()).toBe('true');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const out = runReadmeExample(new URL('../', import.meta.url), '@polytropon/smo-copy', ['demo-ring']);
+    expect(out.trim()).toBe('true');
   });
 });

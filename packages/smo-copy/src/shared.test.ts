@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { copy, createSharedBuffer, openSharedBuffer, unlinkSharedBuffer, SmoCopyError } from './index.js';
+import { codeOf as codeOfType } from '../../../tooling/test-helpers.js';
 
 const peerScript = fileURLToPath(new URL('./fixtures/peer.mjs', import.meta.url));
 const names: string[] = [];
@@ -24,15 +25,7 @@ afterEach(() => {
   }
 });
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SmoCopyError);
-    return (e as SmoCopyError).code;
-  }
-  return undefined;
-}
+const codeOf = (f: () => unknown) => codeOfType(SmoCopyError, f);
 
 describe('shared buffers', () => {
   it('are one memory for every mapping, created 0600 and exclusive', () => {
