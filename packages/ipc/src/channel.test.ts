@@ -13,7 +13,17 @@ let n = 0;
 const endpoint = (tag: string) => `ipc-js-${tag}-${process.pid}-${n++}`;
 
 afterEach(async () => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
+  // SIGTERM first: a service peer then closes its channel (removing its names).
+  await Promise.all(
+    children.splice(0).map(async (c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = once(c, 'exit');
+      c.kill('SIGTERM');
+      const timer = setTimeout(() => c.kill('SIGKILL'), 1000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
   for (const b of backs.splice(0)) await b.close();
 });
 
