@@ -313,7 +313,9 @@ impl BackDriver {
         // has the capacity and is initialised by the copy before set_len. A
         // client racing its own buffer only spoils its own request.
         unsafe {
-            copy_raw(chunk.as_mut_ptr(), self.ch.data(d.index), len as usize, Method::Auto);
+            // Plain copy: this thread reads the request next, so it should
+            // land in cache (streaming is for data another core reads).
+            copy_raw(chunk.as_mut_ptr(), self.ch.data(d.index), len as usize, Method::Smc);
             chunk.set_len(len as usize);
         }
         if flags & REQ_CONTINUE != 0 {

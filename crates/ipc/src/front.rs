@@ -238,7 +238,8 @@ impl FrontDriver {
         // SAFETY: `reply` has room for len more bytes (reserved), which the
         // copy initialises before set_len; the source is inside our buffer.
         unsafe {
-            copy_raw(reply.as_mut_ptr().add(at), self.ch.data(self.index), len, Method::Auto);
+            // Plain copy: the caller reads its reply next, on this core.
+            copy_raw(reply.as_mut_ptr().add(at), self.ch.data(self.index), len, Method::Smc);
             reply.set_len(at + len);
         }
         Ok(())
