@@ -13,7 +13,7 @@ status=0
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Rust: unit, stress and doc tests (release)"
-cargo test --release --workspace 2>&1 | tee "$results/cargo.log" || status=1
+cargo test --release --workspace --no-fail-fast 2>&1 | tee "$results/cargo.log" || status=1
 
 step "Rust: loom model checking of the RCQB state machine"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \

@@ -323,11 +323,12 @@ fn garbage_from_a_hostile_client_leaves_the_service_and_other_clients_working() 
     let me = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
     let fronts: Vec<_> = (0..4).map(|_| FrontDriver::attach(&name, FrontOptions::default()).unwrap()).collect();
     let stop = Arc::new(AtomicBool::new(false));
+    let scribbled = Arc::new(std::sync::atomic::AtomicU64::new(0));
     // The hostile client scribbles on its own buffer, on free buffers and on
     // the header's doorbell words, and posts random descriptors and
     // descriptors naming its buffer's current request (garbage inside).
     let hostile = {
-        let (name, stop) = (name.clone(), stop.clone());
+        let (name, stop, scribbled) = (name.clone(), stop.clone(), scribbled.clone());
         std::thread::spawn(move || {
             let seg = polytropon_shm::Segment::open(&name).unwrap();
             let queue = polytropon_rcqb::Rcqb::open(&format!("{name}.q0"), 0).unwrap();
@@ -359,6 +360,7 @@ fn garbage_from_a_hostile_client_leaves_the_service_and_other_clients_working() 
                 };
                 let _ = queue.try_enqueue_u64(d);
                 n += 1;
+                scribbled.store(n, Ordering::Relaxed);
                 if n % 64 == 0 {
                     std::thread::yield_now();
                 }
@@ -371,8 +373,13 @@ fn garbage_from_a_hostile_client_leaves_the_service_and_other_clients_working() 
         .into_iter()
         .enumerate()
         .map(|(t, mut front)| {
+            let scribbled = scribbled.clone();
             std::thread::spawn(move || {
-                for i in 0..1500u32 {
+                // Call for as long as the hostile client scribbles (5000
+                // times at least), whatever the scheduling.
+                let mut i = 0u32;
+                while i < 500 || (scribbled.load(Ordering::Relaxed) < 5000 && i < 500_000) {
+                    i += 1;
                     let payload: Vec<u8> = (0..(i % 700)).map(|k| (t as u32 + i + k) as u8).collect();
                     check_call(&mut front, i, &payload);
                 }
@@ -386,7 +393,7 @@ fn garbage_from_a_hostile_client_leaves_the_service_and_other_clients_working() 
     let scribbles = hostile.join().unwrap();
     let (back, _) = service.stop();
     let r = back.refusals();
-    assert!(scribbles > 1000, "the hostile client ran ({scribbles} scribbles)");
+    assert!(scribbles >= 5000, "the hostile client ran ({scribbles} scribbles)");
     assert!(r.stale_descriptors > 100, "random descriptors were refused: {r:?}");
 }
 

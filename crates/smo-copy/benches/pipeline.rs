@@ -15,17 +15,20 @@
 //!
 //! Settings: SMO_BENCH_ROUNDS (5), SMO_BENCH_MB (bytes moved per trial, 256),
 //! SMO_BENCH_SIZES (KiB, comma-separated; 4,64,256,1024,4096,16384),
-//! SMO_BENCH_MODES (cold,ring,hot), SMO_BENCH_WS_MB (cold working set, 256).
+//! SMO_BENCH_MODES (cold,ring,hot), SMO_BENCH_WS_MB (cold working set, 256),
+//! SMO_BENCH_PREFETCH (e.g. 1,2,4,8: instead, compare prefetch distances).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use polytropon_bench_support::{env, is_probe, median, pin, pingpong_ns, unpin};
 use polytropon_shm::Segment;
-use polytropon_smo_copy::{cma_read, copy_raw, Method, VectorUnit, AUTO_STREAMING_MIN};
+use polytropon_smo_copy::{cma_read, copy_raw, copy_raw_prefetching, Method, VectorUnit, AUTO_STREAMING_MIN};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Peer {
+    /// SMO prefetching this many steps ahead (the prefetch study).
+    SmoAhead(usize),
     Smo,
     Smc,
     Auto,
@@ -45,6 +48,20 @@ fn flag(seg: &Segment, i: usize) -> &AtomicU64 {
 fn wait_for(f: &AtomicU64, v: u64) {
     while f.load(Ordering::Acquire) != v {
         std::hint::spin_loop();
+    }
+}
+
+/// One leg of the pipeline: the peer's copy.
+///
+/// # Safety
+/// As `copy_raw`.
+unsafe fn leg(peer: Peer, dst: *mut u8, src: *const u8, len: usize, method: Method) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match peer {
+            Peer::SmoAhead(steps) => copy_raw_prefetching(dst, src, len, steps),
+            _ => copy_raw(dst, src, len, method),
+        }
     }
 }
 
@@ -169,7 +186,7 @@ fn trial(peer: Peer, size: usize, slots: usize, messages: usize, region: usize) 
             wait_for(f, 0);
             if peer != Peer::Cma {
                 // SAFETY: the slot is ours while its flag is 0; src is live.
-                unsafe { copy_raw(slot(i), src.as_ptr().add(chunk(i)), size, method) };
+                unsafe { leg(peer, slot(i), src.as_ptr().add(chunk(i)), size, method) };
             }
             f.store(1, Ordering::Release);
         }
@@ -194,7 +211,7 @@ fn trial(peer: Peer, size: usize, slots: usize, messages: usize, region: usize) 
                 cma_read(producer_pid, src_addr + chunk(i), to).unwrap();
             } else {
                 // SAFETY: the slot is ours until we clear its flag.
-                unsafe { copy_raw(to.as_mut_ptr(), slot(i), size, method) };
+                unsafe { leg(peer, to.as_mut_ptr(), slot(i), size, method) };
             }
             f.store(0, Ordering::Release);
         }
@@ -252,6 +269,30 @@ fn main() {
         pingpong_ns()
     );
     let ws: usize = env::<usize>("SMO_BENCH_WS_MB", 256) << 20;
+    if let Ok(list) = std::env::var("SMO_BENCH_PREFETCH") {
+        // The prefetch study: SMO with several prefetch distances, cold.
+        let steps: Vec<usize> = list.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+        println!("\n## prefetch distance (steps of 128 bytes ahead), cold; GB/s medians, ratio to 1 step");
+        for &size in &sizes {
+            let messages = ((mb << 20) / size).max(64);
+            let mut gbs: Vec<Vec<f64>> = vec![vec![]; steps.len()];
+            for r in 0..rounds {
+                for k in 0..steps.len() {
+                    let p = (r + k) % steps.len();
+                    gbs[p].push(trial(Peer::SmoAhead(steps[p]), size, 2, messages, ws / size * size));
+                }
+            }
+            let base = gbs[0].clone();
+            let row: Vec<String> = steps
+                .iter()
+                .zip(&gbs)
+                .map(|(k, g)| format!("{k}: {:.2} ({:.2}x)", median(g.clone()), median(g.iter().zip(&base).map(|(a, b)| a / b).collect())))
+                .collect();
+            println!("{:>6} KiB  {}", size >> 10, row.join("  "));
+        }
+        println!("# pingpong {:.0} ns after", pingpong_ns());
+        return;
+    }
     let mut verdicts = vec![];
     let modes = [
         ("cold", true, false, "every message new data (256 MiB source and destination), 2 shared slots: one client's request buffer"),

@@ -207,7 +207,7 @@ pub unsafe fn copy_raw(dst: *mut u8, src: *const u8, len: usize, method: Method)
     };
     if stream {
         // SAFETY: the caller's contract; `best()` is supported by definition.
-        unsafe { stream::copy(stream::best(), dst, src, len) }
+        unsafe { stream::copy(stream::best(), dst, src, len, stream::PREFETCH_AHEAD) }
     } else {
         // SAFETY: the caller's contract.
         unsafe { std::ptr::copy_nonoverlapping(src, dst, len) }
@@ -223,8 +223,19 @@ pub unsafe fn copy_raw_with(dst: *mut u8, src: *const u8, len: usize, unit: Vect
         return Err(Error::Unsupported(unit));
     }
     // SAFETY: the caller's contract, and the unit is supported.
-    unsafe { stream::copy(unit, dst, src, len) };
+    unsafe { stream::copy(unit, dst, src, len, stream::PREFETCH_AHEAD) };
     Ok(())
+}
+
+/// SMO on the best unit with the source prefetched `steps` steps (of two
+/// cache lines) ahead instead of one: for benchmarks that tune it.
+///
+/// # Safety
+/// As [`copy_raw`].
+#[doc(hidden)]
+pub unsafe fn copy_raw_prefetching(dst: *mut u8, src: *const u8, len: usize, steps: usize) {
+    // SAFETY: the caller's contract; `best()` is supported.
+    unsafe { stream::copy(stream::best(), dst, src, len, steps.max(1) * 128) }
 }
 
 /// Whether `[a, a + a_len)` and `[b, b + b_len)` share a byte.

@@ -11,7 +11,7 @@ const STEP: usize = 128;
 /// How far ahead of the step being stored the source is prefetched: the next
 /// two lines, as published. (Not tuned here; a longer distance is the first
 /// thing to try on a machine with more memory latency to hide.)
-const PREFETCH_AHEAD: usize = STEP;
+pub(crate) const PREFETCH_AHEAD: usize = STEP;
 
 /// Below this the alignment head, the fence and a half-filled
 /// write-combining buffer cost more than streaming saves: plain copy.
@@ -54,7 +54,7 @@ pub(crate) fn best() -> VectorUnit {
 /// # Safety
 /// `src` valid for reads and `dst` for writes of `len` bytes, not
 /// overlapping; `unit` supported by this CPU.
-pub(crate) unsafe fn copy(unit: VectorUnit, dst: *mut u8, src: *const u8, len: usize) {
+pub(crate) unsafe fn copy(unit: VectorUnit, dst: *mut u8, src: *const u8, len: usize, ahead: usize) {
     if len < MIN_STREAM || unit == VectorUnit::Portable {
         // SAFETY: the caller's contract.
         unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
@@ -71,31 +71,34 @@ pub(crate) unsafe fn copy(unit: VectorUnit, dst: *mut u8, src: *const u8, len: u
         let (d, s) = (dst.add(head), src.add(head));
         #[cfg(target_arch = "x86_64")]
         match unit {
-            VectorUnit::Sse2 => x86::body_sse2(d, s, body),
-            VectorUnit::Avx2 => x86::body_avx2(d, s, body),
-            VectorUnit::Avx512 => x86::body_avx512(d, s, body),
+            VectorUnit::Sse2 => x86::body_sse2(d, s, body, ahead),
+            VectorUnit::Avx2 => x86::body_avx2(d, s, body, ahead),
+            VectorUnit::Avx512 => x86::body_avx512(d, s, body, ahead),
             VectorUnit::Portable => unreachable!(),
         }
         #[cfg(not(target_arch = "x86_64"))]
-        std::ptr::copy_nonoverlapping(s, d, body);
+        {
+            let _ = ahead;
+            std::ptr::copy_nonoverlapping(s, d, body);
+        }
         std::ptr::copy_nonoverlapping(s.add(body), d.add(body), len - head - body);
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{PREFETCH_AHEAD, STEP};
+    use super::STEP;
     use std::arch::x86_64::*;
 
-    /// Prefetches the two source lines `PREFETCH_AHEAD` past `s`, non-temporally.
+    /// Prefetches the two source lines `ahead` bytes past `s`, non-temporally.
     /// `wrapping_add`: past the end of the source the address may leave the
     /// allocation; a prefetch never faults, and no reference is formed.
     #[inline(always)]
-    unsafe fn prefetch_step(s: *const u8) {
+    unsafe fn prefetch_step(s: *const u8, ahead: usize) {
         // SAFETY: prefetch is a hint; any address is allowed.
         unsafe {
-            _mm_prefetch::<_MM_HINT_NTA>(s.wrapping_add(PREFETCH_AHEAD).cast());
-            _mm_prefetch::<_MM_HINT_NTA>(s.wrapping_add(PREFETCH_AHEAD + 64).cast());
+            _mm_prefetch::<_MM_HINT_NTA>(s.wrapping_add(ahead).cast());
+            _mm_prefetch::<_MM_HINT_NTA>(s.wrapping_add(ahead + 64).cast());
         }
     }
 
@@ -105,12 +108,12 @@ mod x86 {
     // later store, so a flag set after the copy is never seen before the data.
 
     #[target_feature(enable = "sse2")]
-    pub(super) unsafe fn body_sse2(d: *mut u8, s: *const u8, body: usize) {
+    pub(super) unsafe fn body_sse2(d: *mut u8, s: *const u8, body: usize, ahead: usize) {
         let mut i = 0;
         while i < body {
             // SAFETY: i + STEP <= body; d + i is 16-byte aligned.
             unsafe {
-                prefetch_step(s.add(i));
+                prefetch_step(s.add(i), ahead);
                 let (sp, dp) = (s.add(i).cast::<__m128i>(), d.add(i).cast::<__m128i>());
                 let v: [__m128i; 8] = std::array::from_fn(|k| _mm_loadu_si128(sp.add(k)));
                 for (k, x) in v.into_iter().enumerate() {
@@ -124,12 +127,12 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn body_avx2(d: *mut u8, s: *const u8, body: usize) {
+    pub(super) unsafe fn body_avx2(d: *mut u8, s: *const u8, body: usize, ahead: usize) {
         let mut i = 0;
         while i < body {
             // SAFETY: i + STEP <= body; d + i is 32-byte aligned.
             unsafe {
-                prefetch_step(s.add(i));
+                prefetch_step(s.add(i), ahead);
                 let (sp, dp) = (s.add(i).cast::<__m256i>(), d.add(i).cast::<__m256i>());
                 let v: [__m256i; 4] = std::array::from_fn(|k| _mm256_loadu_si256(sp.add(k)));
                 for (k, x) in v.into_iter().enumerate() {
@@ -143,12 +146,12 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn body_avx512(d: *mut u8, s: *const u8, body: usize) {
+    pub(super) unsafe fn body_avx512(d: *mut u8, s: *const u8, body: usize, ahead: usize) {
         let mut i = 0;
         while i < body {
             // SAFETY: i + STEP <= body; d + i is 64-byte aligned.
             unsafe {
-                prefetch_step(s.add(i));
+                prefetch_step(s.add(i), ahead);
                 let (sp, dp) = (s.add(i).cast::<__m512i>(), d.add(i).cast::<__m512i>());
                 let a = _mm512_loadu_si512(sp);
                 let b = _mm512_loadu_si512(sp.add(1));
