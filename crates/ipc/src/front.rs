@@ -29,8 +29,12 @@ impl Default for FrontOptions {
 
 /// A client's end of a channel: one request buffer, one request at a time.
 pub struct FrontDriver {
-    ch: Channel,
-    queue: Rcqb,
+    ch: std::sync::Arc<Channel>,
+    /// Every request queue of the channel; `queue` is the one posted to.
+    queues: Vec<Rcqb>,
+    queue: usize,
+    /// The descriptor of the request in flight, for re-posting.
+    posted: u64,
     name: String,
     index: u32,
     owner: u64,
@@ -57,7 +61,9 @@ impl FrontDriver {
             // SAFETY: sched_getcpu has no preconditions; -1 on failure.
             None => (unsafe { libc::sched_getcpu() }.max(0) as u32) % ch.geo.queue_count,
         };
-        let queue = Rcqb::open(&queue_name(name, k), 0).map_err(|e| Error::from_queue(e, name))?;
+        let queues = (0..ch.geo.queue_count)
+            .map(|j| Rcqb::open(&queue_name(name, j), 0).map_err(|e| Error::from_queue(e, name)))
+            .collect::<Result<Vec<_>, _>>()?;
         let pid = u64::from(std::process::id());
         // Claim the first free buffer; its generation counts owners, so a
         // descriptor of a previous owner never matches the new one.
@@ -75,11 +81,13 @@ impl FrontDriver {
                     index,
                     owner: mine,
                     seq,
-                    queue,
+                    queues,
+                    queue: k as usize,
+                    posted: 0,
                     name: name.to_string(),
                     service,
                     spin: opts.spin,
-                    ch,
+                    ch: std::sync::Arc::new(ch),
                 });
             }
         }
@@ -164,26 +172,49 @@ impl FrontDriver {
         // Release: the service that reads this sequence reads the request.
         b.req_seq.store(self.seq, Release);
         let d = Descriptor { index: self.index, generation: (self.owner >> 32) as u16, seq: self.seq };
+        self.posted = d.pack();
+        let mut timeouts = 0u32;
         loop {
-            match self.queue.enqueue_u64_timeout(d.pack(), LIVENESS_CHECK) {
+            match self.queues[self.queue].enqueue_u64_timeout(self.posted, LIVENESS_CHECK) {
                 Ok(()) => break,
-                Err(polytropon_rcqb::Error::Timeout) => self.check_service()?,
+                Err(polytropon_rcqb::Error::Timeout) => {
+                    self.check_service()?;
+                    // Full for 100 ms: the service is busy, or this queue
+                    // was scribbled on and lost its way. Try the next one.
+                    timeouts += 1;
+                    if timeouts % 5 == 0 {
+                        self.queue = (self.queue + 1) % self.queues.len();
+                    }
+                }
+                Err(polytropon_rcqb::Error::Closed) => {
+                    // A service closes its queues only after marking the
+                    // channel stopped; a queue that says closed while the
+                    // service runs was scribbled on. Use the next one.
+                    self.check_service()?;
+                    self.queue = (self.queue + 1) % self.queues.len();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 Err(e) => return Err(Error::from_queue(e, &self.name)),
             }
         }
-        // Dekker with the service's sleep (see BackDriver::take).
+        self.ring_doorbell();
+        Ok(())
+    }
+
+    /// Wakes the service if it sleeps: Dekker with BackDriver::take.
+    fn ring_doorbell(&self) {
         fence(SeqCst);
         let h = self.ch.header();
         if h.sleeping.load(SeqCst) != 0 {
             h.doorbell.fetch_add(1, Release);
             futex_wake_all(&h.doorbell);
         }
-        Ok(())
     }
 
     /// Waits for the reply to the last request posted; (status, flags).
-    fn wait(&self) -> Result<(i64, u32), Error> {
-        let b = self.ch.buffer(self.index);
+    fn wait(&mut self) -> Result<(i64, u32), Error> {
+        let ch = self.ch.clone();
+        let b = ch.buffer(self.index);
         let start = Instant::now();
         let mut n = 0u32;
         while b.done_seq.load(Acquire) != self.seq {
@@ -197,9 +228,15 @@ impl FrontDriver {
         Ok((b.status.load(Relaxed), b.resp_flags.load(Relaxed)))
     }
 
-    fn sleep_until_done(&self) -> Result<(), Error> {
-        let b = self.ch.buffer(self.index);
+    fn sleep_until_done(&mut self) -> Result<(), Error> {
+        let ch = self.ch.clone();
+        let b = ch.buffer(self.index);
         b.waiting.store(1, SeqCst);
+        // A descriptor can be lost (a queue scribbled on by a faulty client):
+        // post it again, on the next queue, after 100 ms, 200 ms, 400 ms...
+        // of silence. The service drops the copies of a request it took.
+        let mut repost_after = Duration::from_millis(100);
+        let mut last_post = Instant::now();
         let result = loop {
             let seen = b.done_seq.load(SeqCst);
             if seen == self.seq {
@@ -209,6 +246,13 @@ impl FrontDriver {
             if b.done_seq.load(Acquire) != self.seq {
                 if let Err(e) = self.check_service() {
                     break Err(e);
+                }
+                if last_post.elapsed() >= repost_after {
+                    self.queue = (self.queue + 1) % self.queues.len();
+                    let _ = self.queues[self.queue].try_enqueue_u64(self.posted);
+                    self.ring_doorbell();
+                    last_post = Instant::now();
+                    repost_after = (repost_after * 2).min(Duration::from_secs(2));
                 }
             }
         };

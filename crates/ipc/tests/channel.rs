@@ -410,3 +410,55 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// Known gap: passes most runs, but RCQB's try operations can wait forever
+/// on some garbage (a slot marked mid-copy by a live pid, a closed word
+/// with slots still "in flight"), and then the service's poll never
+/// returns. Kept as the reproduction for that fix; not run by default.
+#[test]
+#[ignore = "RCQB try operations can block on a scribbled queue (see the issue 4 note)"]
+fn a_request_queue_scribbled_over_does_not_lose_requests() {
+    let name = unique("queuegarbage");
+    let service = Service::start(&name, geometry(8, 4096), Duration::ZERO);
+    let fronts: Vec<_> = (0..4u32).map(|t| FrontDriver::attach(&name, FrontOptions { queue: Some(t % 2), ..FrontOptions::default() }).unwrap()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    // A faulty client writes random words all over queue 0's segment,
+    // header included, as long as the honest clients run.
+    let vandal = {
+        let (name, stop) = (name.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let seg = polytropon_shm::Segment::open(&format!("{name}.q0")).unwrap();
+            let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ u64::from(std::process::id()));
+            let words = seg.len() / 8;
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                // SAFETY: an aligned word inside the mapped segment.
+                unsafe { (seg.as_ptr() as *mut u64).add(rng.below(words as u64) as usize).write_volatile(rng.next()) };
+                n += 1;
+                if n % 256 == 0 {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+            n
+        })
+    };
+    let (done_tx, done_rx) = mpsc::channel();
+    for (t, mut front) in fronts.into_iter().enumerate() {
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            for i in 0..300u32 {
+                let payload: Vec<u8> = (0..(i % 200)).map(|k| (t as u32 * 7 + i + k) as u8).collect();
+                check_call(&mut front, i, &payload);
+            }
+            done_tx.send(t).unwrap();
+        });
+    }
+    for _ in 0..4 {
+        // Every honest client finishes: lost descriptors are posted again
+        // on the other queue. A hang fails here instead of hanging the run.
+        done_rx.recv_timeout(Duration::from_secs(60)).expect("an honest client is stuck");
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(vandal.join().unwrap() > 100);
+    service.stop();
+}
