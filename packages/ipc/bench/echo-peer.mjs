@@ -28,6 +28,8 @@ if (!isMainThread) {
     .listen(socketPath, () => process.send('ready'));
   process.on('message', (m) => process.send(m));
   // The bench ended (or died): remove the channel's names with us.
-  process.on('disconnect', () => back.close().then(() => process.exit(0)));
+  const end = () => back.close().then(() => process.exit(0));
+  process.on('disconnect', end);
+  process.on('SIGTERM', end);
   void workerData;
 }
