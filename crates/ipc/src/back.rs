@@ -13,6 +13,9 @@ use crate::layout::{queue_name, Channel, Geometry, Header, LAYOUT_VERSION, MAGIC
 use crate::os::{futex_wait, futex_wake_all, ProcessWatch};
 use crate::{client_id, Descriptor, Error, REQ_CONTINUE, REQ_MORE, RESERVED_OPCODES, RESP_ACK, RESP_MORE};
 
+/// Longest a poll of one queue may take, whatever its memory holds.
+const POLL_LIMIT: Duration = Duration::from_millis(2);
+
 /// Options of [`BackDriver::create`].
 #[derive(Clone, Debug)]
 pub struct BackOptions {
@@ -224,7 +227,9 @@ impl BackDriver {
             // An empty queue's try_dequeue takes a ticket and hands it back
             // (~0.5 us); its length is two loads. A descriptor posted just
             // now is seen on the next pass.
-            let found = if self.queues[k].is_empty() { Ok(None) } else { self.queues[k].try_dequeue_u64() };
+            // Bounded: garbage a client wrote into a queue's memory must not keep
+            // the service here (clients post again what goes unanswered).
+            let found = if self.queues[k].is_empty() { Ok(None) } else { self.queues[k].try_dequeue_u64_within(POLL_LIMIT) };
             match found {
                 Ok(Some(v)) => {
                     empty_in_a_row = 0;

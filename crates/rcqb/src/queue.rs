@@ -127,6 +127,20 @@ enum Wait {
     Until(Instant),
     /// `try_*`: spin for the budget, never sleep for a partner.
     SpinOnly,
+    /// `try_dequeue_u64_within`: as SpinOnly, and past the instant give up
+    /// outright, even holding a ticket (see that method).
+    SpinOnlyBefore(Instant),
+}
+
+impl Wait {
+    fn is_try(self) -> bool {
+        matches!(self, Wait::SpinOnly | Wait::SpinOnlyBefore(_))
+    }
+
+    /// True once a `SpinOnlyBefore` operation must be abandoned.
+    fn abandon(self) -> bool {
+        matches!(self, Wait::SpinOnlyBefore(d) if Instant::now() >= d)
+    }
 }
 
 enum At {
@@ -429,6 +443,17 @@ impl Rcqb {
         Self::try_option(self.dequeue_word(Wait::SpinOnly))
     }
 
+    /// [`Rcqb::try_dequeue_u64`] that returns `Ok(None)` within about
+    /// `limit` whatever the queue's memory holds. A plain try waits for a
+    /// partner holding its slot mid-copy, which garbage written into the
+    /// segment can make last forever; past `limit` this one abandons its
+    /// ticket instead, and the item later deposited in that slot is stranded
+    /// until a drain. Only for consumers whose producers send again what
+    /// goes unanswered (the ipc channel's service does).
+    pub fn try_dequeue_u64_within(&self, limit: Duration) -> Result<Option<u64>, Error> {
+        Self::try_option(self.dequeue_word(Wait::SpinOnlyBefore(Instant::now() + limit)))
+    }
+
     fn try_result(r: Result<(), Error>) -> Result<bool, Error> {
         match r {
             Ok(()) => Ok(true),
@@ -535,7 +560,7 @@ impl Rcqb {
             }
             let ticket = match wait {
                 // A `try` never takes a ticket it can see it cannot use.
-                Wait::SpinOnly => {
+                w if w.is_try() => {
                     let t = h.tail.load(Acquire);
                     if t.wrapping_sub(h.head.load(Acquire)) as i64 >= self.geo.capacity as i64 {
                         return Err(Error::Timeout);
@@ -619,14 +644,17 @@ impl Rcqb {
     fn dequeue_with<T>(&self, wait: Wait, mut read: impl FnMut(&Slot, usize) -> T) -> Result<(usize, T), Error> {
         let h = self.header();
         loop {
+            if wait.abandon() {
+                return Err(Error::Timeout);
+            }
             let ticket = match wait {
-                Wait::SpinOnly => {
+                w if w.is_try() => {
                     let t = h.head.load(Acquire);
                     if t >= h.tail.load(Acquire) {
                         if h.closed.load(Acquire) == 0 {
                             return Err(Error::Timeout);
                         }
-                        return self.sweep(&mut read);
+                        return self.sweep(&mut read, wait);
                     }
                     if h.head.compare_exchange(t, t.wrapping_add(1), AcqRel, Relaxed).is_err() {
                         continue;
@@ -639,7 +667,7 @@ impl Rcqb {
             match self.dequeue_at(ticket, wait, &mut |slot, len| value = Some(read(slot, len))) {
                 At::Done(len) => return Ok((len, value.expect("read ran"))),
                 At::Redirect => continue,
-                At::Failed(Error::Closed) => return self.sweep(&mut read),
+                At::Failed(Error::Closed) => return self.sweep(&mut read, wait),
                 At::Failed(e) => return Err(e),
             }
         }
@@ -650,8 +678,11 @@ impl Rcqb {
     /// with no ticket to reach it; after close nothing else will come, so a
     /// draining consumer takes any item still in any slot, and waits for
     /// deposits still in flight, before it reports `Closed`.
-    fn sweep<T>(&self, read: &mut impl FnMut(&Slot, usize) -> T) -> Result<(usize, T), Error> {
+    fn sweep<T>(&self, read: &mut impl FnMut(&Slot, usize) -> T, wait: Wait) -> Result<(usize, T), Error> {
         loop {
+            if wait.abandon() {
+                return Err(Error::Timeout);
+            }
             let mut in_flight = false;
             for i in 0..self.geo.capacity as u64 {
                 let slot = self.slot(i);
@@ -710,6 +741,10 @@ impl Rcqb {
         let mut spinner = Spinner::new(self.spin_ns);
         let mut closed_at: Option<Instant> = None;
         loop {
+            if wait.abandon() {
+                // Abandon the ticket (see try_dequeue_u64_within).
+                return At::Failed(Error::Timeout);
+            }
             let s = slot.state.load(SeqCst);
             let phase = s & PHASE;
             if phase == FULL {
@@ -782,7 +817,7 @@ impl Rcqb {
             Wait::Forever => false,
             Wait::Until(d) => Instant::now() >= d,
             // Spin first: the partner usually is a few instructions away.
-            Wait::SpinOnly => spinner.exhausted(),
+            Wait::SpinOnly | Wait::SpinOnlyBefore(_) => spinner.exhausted(),
         }
     }
 
@@ -876,11 +911,12 @@ impl Rcqb {
             Wait::Forever => None,
             Wait::Until(d) => Some(d.saturating_duration_since(Instant::now())),
             // A `try` sleeps only while a partner holds the slot mid-copy.
-            Wait::SpinOnly if !held => {
+            w if w.is_try() && !held => {
                 std::thread::yield_now();
                 return;
             }
-            Wait::SpinOnly => Some(HOLDER_POLL),
+            Wait::SpinOnlyBefore(d) => Some(HOLDER_POLL.min(d.saturating_duration_since(Instant::now()))),
+            _ => Some(HOLDER_POLL),
         };
         if held {
             if self.recover_if_holder_died(slot, s) {
