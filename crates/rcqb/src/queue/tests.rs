@@ -274,3 +274,24 @@ fn a_holder_presumed_dead_does_not_corrupt_the_slot() {
     assert!(!q.release(slot, WRITING, FULL));
     assert_eq!(slot.state.load(SeqCst), ENQ_ONE);
 }
+
+#[test]
+fn a_bounded_try_returns_whatever_the_memory_holds() {
+    // Garbage that makes a plain try wait: slot 0 marked mid-deposit by a
+    // process that is alive (this test's parent, pid 1 or not: any live one)
+    // and never finishes.
+    let q = queue(4, 8);
+    let alive = std::os::unix::process::parent_id();
+    q.header().tail.store(1, SeqCst);
+    q.slot(0).state.store(WRITING | (alive as u64) << HOLDER_SHIFT, SeqCst);
+    let t0 = Instant::now();
+    assert_eq!(q.try_dequeue_u64_within(Duration::from_millis(20)).unwrap(), None);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(1), "the bounded try took {took:?}");
+    // Garbage in the closed word with a slot still "in flight": the drain
+    // would wait for it; the bounded try does not.
+    q.header().closed.store(1, SeqCst);
+    let t0 = Instant::now();
+    assert!(matches!(q.try_dequeue_u64_within(Duration::from_millis(20)), Ok(None) | Err(_)));
+    assert!(t0.elapsed() < Duration::from_secs(1));
+}
