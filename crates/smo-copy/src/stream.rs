@@ -103,65 +103,37 @@ mod x86 {
         }
     }
 
-    // Each body: `d` is 64-byte aligned, `body` a multiple of STEP, both
-    // ranges valid and disjoint (the caller's contract in `copy`). The
-    // closing `sfence` orders the weakly-ordered streaming stores before any
-    // later store, so a flag set after the copy is never seen before the data.
-
-    #[target_feature(enable = "sse2")]
-    pub(super) unsafe fn body_sse2(d: *mut u8, s: *const u8, body: usize, ahead: usize) {
-        let mut i = 0;
-        while i < body {
-            // SAFETY: i + STEP <= body; d + i is 16-byte aligned.
-            unsafe {
-                prefetch_step(s.add(i), ahead);
-                let (sp, dp) = (s.add(i).cast::<__m128i>(), d.add(i).cast::<__m128i>());
-                let v: [__m128i; 8] = std::array::from_fn(|k| _mm_loadu_si128(sp.add(k)));
-                for (k, x) in v.into_iter().enumerate() {
-                    _mm_stream_si128(dp.add(k), x);
+    /// One kernel per vector unit, alike but for the vector type and its
+    /// unaligned load and streaming store. Each body: `d` is 64-byte aligned,
+    /// `body` a multiple of STEP, both ranges valid and disjoint (the
+    /// caller's contract in `copy`). The closing `sfence` orders the
+    /// weakly-ordered streaming stores before any later store, so a flag set
+    /// after the copy is never seen before the data.
+    macro_rules! streaming_body {
+        ($name:ident, $feature:literal, $vec:ty, $load:ident, $stream:ident) => {
+            #[target_feature(enable = $feature)]
+            pub(super) unsafe fn $name(d: *mut u8, s: *const u8, body: usize, ahead: usize) {
+                const LANES: usize = STEP / std::mem::size_of::<$vec>();
+                let mut i = 0;
+                while i < body {
+                    // SAFETY: i + STEP <= body; d + i is 64-byte aligned, so
+                    // aligned for every vector width.
+                    unsafe {
+                        prefetch_step(s.add(i), ahead);
+                        let (sp, dp) = (s.add(i).cast::<$vec>(), d.add(i).cast::<$vec>());
+                        let v: [$vec; LANES] = std::array::from_fn(|k| $load(sp.add(k)));
+                        for (k, x) in v.into_iter().enumerate() {
+                            $stream(dp.add(k), x);
+                        }
+                    }
+                    i += STEP;
                 }
+                _mm_sfence();
             }
-            i += STEP;
-        }
-        // SAFETY: no operands.
-        _mm_sfence();
+        };
     }
 
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn body_avx2(d: *mut u8, s: *const u8, body: usize, ahead: usize) {
-        let mut i = 0;
-        while i < body {
-            // SAFETY: i + STEP <= body; d + i is 32-byte aligned.
-            unsafe {
-                prefetch_step(s.add(i), ahead);
-                let (sp, dp) = (s.add(i).cast::<__m256i>(), d.add(i).cast::<__m256i>());
-                let v: [__m256i; 4] = std::array::from_fn(|k| _mm256_loadu_si256(sp.add(k)));
-                for (k, x) in v.into_iter().enumerate() {
-                    _mm256_stream_si256(dp.add(k), x);
-                }
-            }
-            i += STEP;
-        }
-        // SAFETY: no operands.
-        _mm_sfence();
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn body_avx512(d: *mut u8, s: *const u8, body: usize, ahead: usize) {
-        let mut i = 0;
-        while i < body {
-            // SAFETY: i + STEP <= body; d + i is 64-byte aligned.
-            unsafe {
-                prefetch_step(s.add(i), ahead);
-                let (sp, dp) = (s.add(i).cast::<__m512i>(), d.add(i).cast::<__m512i>());
-                let a = _mm512_loadu_si512(sp);
-                let b = _mm512_loadu_si512(sp.add(1));
-                _mm512_stream_si512(dp, a);
-                _mm512_stream_si512(dp.add(1), b);
-            }
-            i += STEP;
-        }
-        // SAFETY: no operands.
-        _mm_sfence();
-    }
+    streaming_body!(body_sse2, "sse2", __m128i, _mm_loadu_si128, _mm_stream_si128);
+    streaming_body!(body_avx2, "avx2", __m256i, _mm256_loadu_si256, _mm256_stream_si256);
+    streaming_body!(body_avx512, "avx512f", __m512i, _mm512_loadu_si512, _mm512_stream_si512);
 }
