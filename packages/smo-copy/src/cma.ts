@@ -10,14 +10,6 @@ export interface CmaOptions {
   length?: number;
 }
 
-function local(bytes: Bytes, options: CmaOptions | undefined, what: string) {
-  const view = toBytes(bytes, what);
-  const offset = options?.offset === undefined ? 0 : byteCount(options.offset, 'offset');
-  const length = options?.length === undefined ? Math.max(0, view.byteLength - offset) : byteCount(options.length, 'length');
-  checkRange(view, offset, length, what);
-  return { view, offset, length };
-}
-
 function peer(pid: unknown, remoteAddress: unknown): void {
   if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) {
     throw new SmoCopyError(SmoCopyErrorCode.InvalidArgument, `pid must be a positive integer, got ${String(pid)}`);
@@ -36,30 +28,33 @@ export function addressOf(view: ArrayBufferView): bigint {
   return native.addressOf(toBytes(view, 'view'));
 }
 
-/**
- * Cross-memory attach: reads bytes at `remoteAddress` in process `pid` into
- * `dst`, one copy, no shared memory (`process_vm_readv`). Returns the count.
- * Needs ptrace access to the peer: refused with `ERR_SMO_CMA_PERMISSION`.
- */
-export function cmaRead(pid: number, remoteAddress: bigint, dst: Bytes, options?: CmaOptions): number {
+type NativeTransfer = (pid: number, remoteAddress: bigint, view: Uint8Array, offset: number, length: number) => void;
+
+/** Checks both ends, then moves the bytes with `call`; returns the count. */
+function transfer(call: NativeTransfer, pid: number, remoteAddress: bigint, bytes: Bytes, options: CmaOptions | undefined, what: string): number {
   peer(pid, remoteAddress);
-  const { view, offset, length } = local(dst, options, 'dst');
+  const view = toBytes(bytes, what);
+  const offset = options?.offset === undefined ? 0 : byteCount(options.offset, 'offset');
+  const length = options?.length === undefined ? Math.max(0, view.byteLength - offset) : byteCount(options.length, 'length');
+  checkRange(view, offset, length, what);
   try {
-    native.cmaRead(pid, remoteAddress, view, offset, length);
+    call(pid, remoteAddress, view, offset, length);
   } catch (e) {
     throw fromNative(e);
   }
   return length;
 }
 
+/**
+ * Cross-memory attach: reads bytes at `remoteAddress` in process `pid` into
+ * `dst`, one copy, no shared memory (`process_vm_readv`). Returns the count.
+ * Needs ptrace access to the peer: refused with `ERR_SMO_CMA_PERMISSION`.
+ */
+export function cmaRead(pid: number, remoteAddress: bigint, dst: Bytes, options?: CmaOptions): number {
+  return transfer(native.cmaRead, pid, remoteAddress, dst, options, 'dst');
+}
+
 /** Cross-memory attach: writes `src` at `remoteAddress` in process `pid` (`process_vm_writev`). */
 export function cmaWrite(pid: number, remoteAddress: bigint, src: Bytes, options?: CmaOptions): number {
-  peer(pid, remoteAddress);
-  const { view, offset, length } = local(src, options, 'src');
-  try {
-    native.cmaWrite(pid, remoteAddress, view, offset, length);
-  } catch (e) {
-    throw fromNative(e);
-  }
-  return length;
+  return transfer(native.cmaWrite, pid, remoteAddress, src, options, 'src');
 }
