@@ -19,6 +19,7 @@ const POLL_LIMIT: Duration = Duration::from_millis(2);
 /// Options of [`BackDriver::create`].
 #[derive(Clone, Debug)]
 pub struct BackOptions {
+    /// The channel's shape.
     pub geometry: Geometry,
     /// Largest request (all fragments together) the service accepts; larger
     /// ones are answered with `-EMSGSIZE` and their fragments dropped.
@@ -48,6 +49,7 @@ pub struct Request {
     pub client: u64,
     pub(crate) index: u32,
     pub(crate) seq: u32,
+    /// What the client asked for (below [`crate::RESERVED_OPCODES`]).
     pub opcode: u32,
     /// The request, copied out of shared memory (empty when `in_place`).
     pub payload: Vec<u8>,
@@ -177,10 +179,12 @@ impl BackDriver {
         }
     }
 
+    /// The channel's shape, as created.
     pub fn geometry(&self) -> Geometry {
         self.ch.geo
     }
 
+    /// What the driver refused so far.
     pub fn refusals(&self) -> Refusals {
         self.refusals
     }
@@ -486,12 +490,6 @@ impl BackDriver {
     /// thread than the one that takes and completes (an async service).
     pub fn waiter(&self) -> Waiter {
         Waiter { ch: self.ch.clone(), queues: self.queues.clone() }
-    }
-
-    /// The raw channel segment, for tests that play a hostile client.
-    #[doc(hidden)]
-    pub fn segment_for_tests(&self) -> (*mut u8, usize) {
-        (self.ch.seg.as_ptr(), self.ch.seg.len())
     }
 }
 

@@ -182,7 +182,7 @@ impl FrontDriver {
                     // Full for 100 ms: the service is busy, or this queue
                     // was scribbled on and lost its way. Try the next one.
                     timeouts += 1;
-                    if timeouts % 5 == 0 {
+                    if timeouts.is_multiple_of(5) {
                         self.queue = (self.queue + 1) % self.queues.len();
                     }
                 }

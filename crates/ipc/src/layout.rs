@@ -74,13 +74,18 @@ const _: () = assert!(std::mem::size_of::<BufferHeader>() == BUFFER_HEADER_SIZE)
 /// The shape of a channel, fixed when the service creates it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
+    /// Request queues, one per core group (1..=64).
     pub queue_count: u32,
+    /// Slots per request queue, a power of two.
     pub queue_capacity: u32,
+    /// Request buffers: how many client threads can attach at once.
     pub buffer_count: u32,
+    /// Bytes of each buffer's data area (a multiple of 64, at least 4096).
     pub buffer_size: u32,
 }
 
 impl Geometry {
+    /// Checks every field's range; `InvalidArgument` says which is off.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::InvalidArgument(m));
         if self.queue_count == 0 || self.queue_count > MAX_QUEUES {
@@ -96,10 +101,12 @@ impl Geometry {
         Ok(())
     }
 
+    /// Bytes from one buffer to the next (control lines and data).
     pub fn stride(&self) -> usize {
         BUFFER_HEADER_SIZE + self.buffer_size as usize
     }
 
+    /// Bytes of the channel segment.
     pub fn total_size(&self) -> usize {
         HEADER_SIZE + self.buffer_count as usize * self.stride()
     }

@@ -361,7 +361,7 @@ fn garbage_from_a_hostile_client_leaves_the_service_and_other_clients_working() 
                 let _ = queue.try_enqueue_u64(d);
                 n += 1;
                 scribbled.store(n, Ordering::Relaxed);
-                if n % 64 == 0 {
+                if n.is_multiple_of(64) {
                     std::thread::yield_now();
                 }
             }
@@ -432,7 +432,7 @@ fn a_request_queue_scribbled_over_does_not_lose_requests() {
                 // SAFETY: an aligned word inside the mapped segment.
                 unsafe { (seg.as_ptr() as *mut u64).add(rng.below(words as u64) as usize).write_volatile(rng.next()) };
                 n += 1;
-                if n % 256 == 0 {
+                if n.is_multiple_of(256) {
                     std::thread::sleep(Duration::from_micros(50));
                 }
             }

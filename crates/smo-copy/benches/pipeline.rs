@@ -98,7 +98,7 @@ impl Children {
         while f.load(Ordering::Acquire) != v {
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            if spins % (1 << 20) == 0 {
+            if spins.is_multiple_of(1 << 20) {
                 self.reap(libc::WNOHANG);
             }
         }
