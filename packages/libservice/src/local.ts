@@ -1,0 +1,370 @@
+// The local-directory libservice: the embedded default backend. It serves a
+// host directory, and every path stays confined to it, as if the directory
+// were the root of its own filesystem (openat2's RESOLVE_IN_ROOT semantics):
+// '..' stops at the root, absolute symlinks resolve from the root, and
+// symlinks planted in the tree cannot lead out of it.
+//
+// How: a path whose host form has no symlinks and no '..' is used as it is,
+// once realpath(3) confirms that (one call). Any other path is resolved
+// here, one component at a time with lstat and readlink, and the host path
+// handed to the system call has no symlink left in it. Node has no openat2;
+// the window that remains is a concurrent rename of a directory of the
+// service into a symlink between our resolution and the call (another
+// process writing the same tree). The final component is opened with
+// O_NOFOLLOW whenever it was checked, so a symlink swapped in there fails
+// with ELOOP instead of being followed. README.md says the same to users.
+import * as fs from 'node:fs';
+import { z } from 'zod';
+import { checkHandle, checkIo, checkNumber, parseOptions, splitPath } from './arguments.js';
+import type { DirEntry, Libservice, RenameOptions, StatFsRecord, StatRecord } from './contract.js';
+import { asServiceError, FsError, hasCode } from './errors.js';
+import { dirEntry, statFsRecord, statRecord } from './records.js';
+
+const fsp = fs.promises;
+const { O_NOFOLLOW, O_CREAT, O_EXCL } = fs.constants;
+
+/** How many symlinks one path may pass through (Linux's MAXSYMLINKS). */
+export const MAX_SYMLINKS = 40;
+
+const LocalOptions = z.strictObject({
+  /** The host directory to serve. */
+  root: z.string().min(1),
+  /** How many handles may be open at once; one more open fails with EMFILE. */
+  maxHandles: z.number().int().min(1).max(1 << 20).default(65_536),
+});
+export type LocalLibserviceOptions = z.input<typeof LocalOptions>;
+
+interface OpenFile {
+  fd: number;
+  path: string;
+}
+
+function call<T>(f: (cb: (e: NodeJS.ErrnoException | null, v: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => f((e, v) => (e ? reject(e) : resolve(v))));
+}
+
+/** A libservice serving a host directory, confined to it. */
+export class LocalLibservice implements Libservice {
+  readonly #root: string;
+  readonly #maxHandles: number;
+  readonly #handles = new Map<number, OpenFile>();
+  #nextHandle = 1;
+  #unmounted = false;
+
+  private constructor(root: string, maxHandles: number) {
+    this.#root = root;
+    this.#maxHandles = maxHandles;
+  }
+
+  /** Serves `options.root`, which must be an existing directory. */
+  static async create(options: LocalLibserviceOptions): Promise<LocalLibservice> {
+    const o = parseOptions(LocalOptions, options, 'LocalLibservice options');
+    let root: string;
+    try {
+      root = await fsp.realpath(o.root);
+      if (!(await fsp.stat(root)).isDirectory()) throw new FsError('ENOTDIR', 'scandir', o.root);
+    } catch (e) {
+      throw asServiceError(e, 'scandir', o.root);
+    }
+    return new LocalLibservice(root === '/' ? '' : root, o.maxHandles);
+  }
+
+  /** The host directory served (resolved). */
+  get root(): string {
+    return this.#root || '/';
+  }
+
+  // --- path resolution -----------------------------------------------------
+
+  /**
+   * The host path for a service path, with every symlink resolved beneath
+   * the root except, when `follow` is false, the final component. Returns
+   * whether the final component was checked to be no symlink (or absent).
+   */
+  async #resolve(path: string, syscall: string, follow: boolean): Promise<{ host: string; checked: boolean }> {
+    if (this.#unmounted) throw new FsError('ENOTCONN', syscall, path);
+    const parts = splitPath(path);
+    const host = this.#root + '/' + parts.join('/');
+    if (parts.length === 0) return { host: this.#root || '/', checked: true };
+    if (!parts.includes('..')) {
+      const parent = host.slice(0, host.lastIndexOf('/')) || '/';
+      try {
+        if (follow) {
+          if ((await fsp.realpath(host)) === host) return { host, checked: true };
+        } else if (parts.length === 1 || (await fsp.realpath(parent)) === parent) {
+          return { host, checked: false };
+        }
+      } catch (e) {
+        // A create: the final component is missing (and is no dangling
+        // symlink) under a parent that has no symlink in it.
+        if (follow && hasCode(e, 'ENOENT')) {
+          const parentPlain = parts.length === 1 || (await fsp.realpath(parent).catch(() => null)) === parent;
+          if (parentPlain && (await fsp.lstat(host).then(() => false, (e2) => hasCode(e2, 'ENOENT')))) {
+            return { host, checked: true };
+          }
+        }
+      }
+    }
+    return this.#walk(parts, follow, syscall, path);
+  }
+
+  async #walk(parts: string[], follow: boolean, syscall: string, path: string): Promise<{ host: string; checked: boolean }> {
+    const queue = parts.slice();
+    const stack: string[] = [];
+    let links = 0;
+    let checked = false;
+    while (queue.length > 0) {
+      const name = queue.shift() as string;
+      if (name === '..') {
+        stack.pop(); // at the root, '..' is the root
+        continue;
+      }
+      const last = queue.length === 0;
+      stack.push(name);
+      if (last && !follow) break;
+      const host = this.#root + '/' + stack.join('/');
+      let st: fs.Stats;
+      try {
+        st = await fsp.lstat(host);
+      } catch (e) {
+        if (hasCode(e, 'ENOENT') || hasCode(e, 'ENOTDIR')) {
+          // The system call will fail the same way; '..' after a missing
+          // component cannot climb anywhere the kernel would not refuse.
+          checked = last;
+          stack.push(...queue);
+          break;
+        }
+        throw asServiceError(e, syscall, path);
+      }
+      if (!st.isSymbolicLink()) {
+        checked = last;
+        continue;
+      }
+      if (++links > MAX_SYMLINKS) throw new FsError('ELOOP', syscall, path);
+      stack.pop();
+      const target = await fsp.readlink(host);
+      if (target.startsWith('/')) stack.length = 0;
+      queue.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
+    }
+    return { host: this.#root + '/' + stack.join('/'), checked };
+  }
+
+  async #host(path: string, syscall: string, follow: boolean): Promise<string> {
+    return (await this.#resolve(path, syscall, follow)).host;
+  }
+
+  /**
+   * The host paths of a two-path call. When the second cannot be resolved
+   * (ELOOP...), an error of the first wins, as the kernel looks the first up
+   * before the second: link(2) the whole source, rename(2) its directory.
+   */
+  async #hostPair(from: string, to: string, syscall: 'rename' | 'link', sourceFirst: boolean): Promise<[string, string]> {
+    const src = await this.#host(from, syscall, false);
+    const source = syscall === 'link' || sourceFirst ? src : src.slice(0, src.lastIndexOf('/')) || '/';
+    const checkSource = async () => {
+      const st = await fsp.lstat(source).catch((e) => {
+        throw asServiceError(e, syscall, from, to);
+      });
+      if (source !== src && !st.isDirectory()) throw new FsError('ENOTDIR', syscall, from, to);
+    };
+    if (sourceFirst) await checkSource();
+    try {
+      return [src, await this.#host(to, syscall, false)];
+    } catch (e) {
+      await checkSource();
+      throw asServiceError(e, syscall, from, to);
+    }
+  }
+
+  #file(handle: number, syscall: string): OpenFile {
+    const f = this.#handles.get(checkHandle(handle));
+    if (!f) throw new FsError('EBADF', syscall);
+    return f;
+  }
+
+  // --- the contract ----------------------------------------------------------
+
+  async open(path: string, flags: number, mode = 0o666): Promise<number> {
+    checkNumber(flags, 'flags');
+    checkNumber(mode, 'mode');
+    if (this.#handles.size >= this.#maxHandles) throw new FsError('EMFILE', 'open', path);
+    const follow = (flags & O_NOFOLLOW) === 0 && (flags & (O_CREAT | O_EXCL)) !== (O_CREAT | O_EXCL);
+    const { host, checked } = await this.#resolve(path, 'open', follow);
+    const fd = await call<number>((cb) => fs.open(host, checked ? flags | O_NOFOLLOW : flags, mode, cb)).catch((e) => {
+      throw asServiceError(e, 'open', path);
+    });
+    if (this.#unmounted) {
+      fs.close(fd, () => {});
+      throw new FsError('ENOTCONN', 'open', path);
+    }
+    const handle = this.#nextHandle++;
+    this.#handles.set(handle, { fd, path });
+    return handle;
+  }
+
+  async close(handle: number): Promise<void> {
+    const f = this.#file(handle, 'close');
+    this.#handles.delete(handle);
+    await call<void>((cb) => fs.close(f.fd, (e) => cb(e, undefined))).catch((e) => {
+      throw asServiceError(e, 'close');
+    });
+  }
+
+  async read(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
+    checkIo(buffer, offset, length, position);
+    const f = this.#file(handle, 'read');
+    return call<number>((cb) => fs.read(f.fd, buffer, offset, length, position, cb)).catch((e) => {
+      throw asServiceError(e, 'read');
+    });
+  }
+
+  async write(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
+    checkIo(buffer, offset, length, position);
+    const f = this.#file(handle, 'write');
+    return call<number>((cb) => fs.write(f.fd, buffer, offset, length, position, cb)).catch((e) => {
+      throw asServiceError(e, 'write');
+    });
+  }
+
+  async stat(path: string): Promise<StatRecord> {
+    return this.#pathOp('stat', path, true, (h) => fsp.stat(h)).then(statRecord);
+  }
+
+  async lstat(path: string): Promise<StatRecord> {
+    return this.#pathOp('lstat', path, false, (h) => fsp.lstat(h)).then(statRecord);
+  }
+
+  async fstat(handle: number): Promise<StatRecord> {
+    const f = this.#file(handle, 'fstat');
+    return call<fs.Stats>((cb) => fs.fstat(f.fd, cb))
+      .then(statRecord)
+      .catch((e) => {
+        throw asServiceError(e, 'fstat');
+      });
+  }
+
+  async readdir(path: string): Promise<DirEntry[]> {
+    const entries = await this.#pathOp('scandir', path, true, (h) => fsp.readdir(h, { withFileTypes: true }));
+    return entries.map(dirEntry);
+  }
+
+  async mkdir(path: string, mode = 0o777): Promise<void> {
+    checkNumber(mode, 'mode');
+    await this.#pathOp('mkdir', path, false, (h) => fsp.mkdir(h, mode));
+  }
+
+  async rmdir(path: string): Promise<void> {
+    if (splitPath(path).length === 0) throw new FsError('EBUSY', 'rmdir', path);
+    await this.#pathOp('rmdir', path, false, (h) => fsp.rmdir(h));
+  }
+
+  async unlink(path: string): Promise<void> {
+    await this.#pathOp('unlink', path, false, (h) => fsp.unlink(h));
+  }
+
+  async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
+    // Node has no renameat2: for noReplace, the source is looked up, then
+    // the destination, then renamed (a window where another writer may
+    // create the destination; README.md says so).
+    const noReplace = options.noReplace === true;
+    const [src, dst] = await this.#hostPair(from, to, 'rename', noReplace);
+    try {
+      if (noReplace) {
+        const exists = await fsp.lstat(dst).then(
+          () => true,
+          (e) => (hasCode(e, 'ENOENT') ? false : Promise.reject(e)),
+        );
+        if (exists) throw new FsError('EEXIST', 'rename', from, to);
+      }
+      await fsp.rename(src, dst);
+    } catch (e) {
+      throw asServiceError(e, 'rename', from, to);
+    }
+  }
+
+  async link(existing: string, path: string): Promise<void> {
+    const [src, dst] = await this.#hostPair(existing, path, 'link', false);
+    await fsp.link(src, dst).catch((e) => {
+      throw asServiceError(e, 'link', existing, path);
+    });
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    if (typeof target !== 'string' || target.includes('\0')) splitPath(target, 'target');
+    const dst = await this.#host(path, 'symlink', false);
+    await fsp.symlink(target, dst).catch((e) => {
+      throw asServiceError(e, 'symlink', target, path);
+    });
+  }
+
+  async readlink(path: string): Promise<string> {
+    return this.#pathOp('readlink', path, false, (h) => fsp.readlink(h));
+  }
+
+  async truncate(path: string, length: number): Promise<void> {
+    checkNumber(length, 'length');
+    await this.#pathOp('open', path, true, (h) => fsp.truncate(h, length));
+  }
+
+  async ftruncate(handle: number, length: number): Promise<void> {
+    checkNumber(length, 'length');
+    const f = this.#file(handle, 'ftruncate');
+    await call<void>((cb) => fs.ftruncate(f.fd, length, (e) => cb(e, undefined))).catch((e) => {
+      throw asServiceError(e, 'ftruncate');
+    });
+  }
+
+  async fsync(handle: number): Promise<void> {
+    const f = this.#file(handle, 'fsync');
+    await call<void>((cb) => fs.fsync(f.fd, (e) => cb(e, undefined))).catch((e) => {
+      throw asServiceError(e, 'fsync');
+    });
+  }
+
+  async fdatasync(handle: number): Promise<void> {
+    const f = this.#file(handle, 'fdatasync');
+    await call<void>((cb) => fs.fdatasync(f.fd, (e) => cb(e, undefined))).catch((e) => {
+      throw asServiceError(e, 'fdatasync');
+    });
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    checkNumber(mode, 'mode');
+    await this.#pathOp('chmod', path, true, (h) => fsp.chmod(h, mode));
+  }
+
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    checkNumber(uid, 'uid');
+    checkNumber(gid, 'gid');
+    await this.#pathOp('chown', path, true, (h) => fsp.chown(h, uid, gid));
+  }
+
+  async utimes(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    await this.#pathOp('utime', path, true, (h) => fsp.utimes(h, atimeMs / 1000, mtimeMs / 1000));
+  }
+
+  async access(path: string, mode: number = fs.constants.F_OK): Promise<void> {
+    checkNumber(mode, 'mode');
+    await this.#pathOp('access', path, true, (h) => fsp.access(h, mode));
+  }
+
+  async statfs(path: string): Promise<StatFsRecord> {
+    return this.#pathOp('statfs', path, true, (h) => fsp.statfs(h)).then(statFsRecord);
+  }
+
+  async unmount(): Promise<void> {
+    this.#unmounted = true;
+    const open = [...this.#handles.values()];
+    this.#handles.clear();
+    await Promise.all(open.map((f) => call<void>((cb) => fs.close(f.fd, (e) => cb(e, undefined))).catch(() => {})));
+  }
+
+  async #pathOp<T>(syscall: string, path: string, follow: boolean, op: (host: string) => Promise<T>): Promise<T> {
+    const host = await this.#host(path, syscall, follow);
+    try {
+      return await op(host);
+    } catch (e) {
+      throw asServiceError(e, syscall, path);
+    }
+  }
+}
