@@ -552,9 +552,9 @@ export class UnionLibservice implements Libservice {
     if (noReplace && a.type === null) fail('ENOENT', 'rename', from, to);
     const b = await this.#resolve(to, false, 'rename', to);
     if (a.type === null) fail('ENOENT', 'rename', from, to);
+    if (noReplace && b.type !== null) fail('EEXIST', 'rename', from, to);
     if (a.path === '/' || b.path === '/') fail('EBUSY', 'rename', from, to);
     if (b.path.startsWith(a.path + '/')) fail('EINVAL', 'rename', from, to);
-    if (noReplace && b.type !== null) fail('EEXIST', 'rename', from, to);
     if (a.path === b.path) return;
     if (b.type !== null) {
       if (a.dir && !b.dir) fail('ENOTDIR', 'rename', from, to);
@@ -576,7 +576,7 @@ export class UnionLibservice implements Libservice {
       await this.#upper.rename(a.path, b.path);
     }
     // The name may cover a lower directory now: keep its content hidden.
-    if (a.dir && b.lowerHas) await this.#marker(join(b.path, OPAQUE));
+    if (a.dir && (b.lowerHas || b.whiteout)) await this.#marker(join(b.path, OPAQUE));
     await this.#dropWhiteout(b);
     if (a.lowerHas) await this.#whiteout(a);
   }
@@ -590,9 +590,10 @@ export class UnionLibservice implements Libservice {
   async link(existing: string, path: string): Promise<void> {
     await this.#relay('link', existing, path, () =>
       this.#changes.run(async () => {
+        // As linkat(2): the source, then the new name, then whether a directory is linked.
         const a = await this.#existing(existing, false, 'link', path);
-        if (a.dir) fail('EPERM', 'link', existing, path);
         const b = await this.#vacant(path, 'link', existing, path);
+        if (a.dir) fail('EPERM', 'link', existing, path);
         await this.#copyUp(a, true);
         await this.#upperDir(b.parent);
         await this.#upper.link(a.path, b.path);
