@@ -1,8 +1,8 @@
 // Helpers the packages' tests share (imported by relative path; never shipped).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 
 /** The `code` of the error `f` throws, checking it is an instance of `type`; undefined if it does not throw. */
@@ -27,7 +27,9 @@ export function runReadmeExample(packageRoot: URL, packageName: string, names: s
   if (example === undefined) throw new Error('the README has no js example');
   let code = example.replaceAll(`'${packageName}'`, JSON.stringify(new URL('dist/index.js', packageRoot).href));
   for (const n of names) code = code.replaceAll(`'${n}'`, JSON.stringify(`${n}-${process.pid}`));
-  const dir = mkdtempSync(join(tmpdir(), 'readme-'));
+  // Inside the package, so that the example's other imports resolve from
+  // the package's own node_modules, as they would for a user.
+  const dir = mkdtempSync(join(fileURLToPath(packageRoot), '.readme-'));
   try {
     const file = join(dir, 'example.mjs');
     writeFileSync(file, code);

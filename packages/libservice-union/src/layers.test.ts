@@ -273,7 +273,7 @@ describe('UnionLibservice over several layers', () => {
   it('options are checked', async () => {
     await expect(UnionLibservice.create({ upper: {} as Libservice })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     const s = await stack([]);
-    await expect(UnionLibservice.create({ upper: s.union, lowers: [s.union], lowerCacheDirectories: -1 })).rejects.toThrow(/lowerCacheDirectories/);
+    await expect(UnionLibservice.create({ upper: s.union, lowers: [s.union], cacheDirectories: -1 })).rejects.toThrow(/cacheDirectories/);
   });
 });
 

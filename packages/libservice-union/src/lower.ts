@@ -5,6 +5,7 @@
 // number of layers is then a map lookup: 16 layers cost what 1 does.
 import { EntryType, hasCode, type Libservice } from '@polytropon/libservice';
 import { entryTypeOfMode } from '@polytropon/libservice';
+import { Lru } from './lru.js';
 import { join, OPAQUE, whitedOut } from './markers.js';
 
 /** A name visible through the lower branches. */
@@ -20,12 +21,11 @@ export type LowerDir = ReadonlyMap<string, LowerEntry>;
 
 export class LowerView {
   readonly #lowers: readonly Libservice[];
-  readonly #capacity: number;
-  readonly #dirs = new Map<string, Promise<LowerDir | null>>();
+  readonly #dirs: Lru<Promise<LowerDir | null>>;
 
   constructor(lowers: readonly Libservice[], capacity: number) {
     this.#lowers = lowers;
-    this.#capacity = capacity;
+    this.#dirs = new Lru(capacity);
   }
 
   get layers(): readonly Libservice[] {
@@ -35,19 +35,11 @@ export class LowerView {
   /** The merged listing of a directory of the lower branches, or null when no lower branch has it as a directory. */
   dir(path: string): Promise<LowerDir | null> {
     const cached = this.#dirs.get(path);
-    if (cached !== undefined) {
-      // Most recently used last: the first key is the one to evict.
-      this.#dirs.delete(path);
-      this.#dirs.set(path, cached);
-      return cached;
-    }
+    if (cached !== undefined) return cached;
     const built = this.#build(path);
-    if (this.#capacity > 0) {
-      this.#dirs.set(path, built);
-      if (this.#dirs.size > this.#capacity) this.#dirs.delete(this.#dirs.keys().next().value as string);
-      // A failure (a branch unreadable) is not remembered.
-      built.catch(() => this.#dirs.delete(path));
-    }
+    this.#dirs.set(path, built);
+    // A failure (a branch unreadable) is not remembered.
+    built.catch(() => this.#dirs.delete(path));
     return built;
   }
 

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { UnionLibservice } from './union.js';
 
 /** A union of an empty upper over `lowers` empty lower directories. */
-async function emptyUnion(lowers: number) {
+async function emptyUnion(lowers: number, syscalls: 'inline' | 'threadpool' = 'inline') {
   const dir = await temporaryDirectory('union-');
   const branch = async (name: string) => {
     mkdirSync(join(dir.path, name));
-    return LocalLibservice.create({ root: join(dir.path, name) });
+    return LocalLibservice.create({ root: join(dir.path, name), syscalls });
   };
   const upper = await branch('upper');
   const lowerBranches: Libservice[] = [];
@@ -26,3 +26,5 @@ async function emptyUnion(lowers: number) {
 
 describeConformance('union of an empty upper over one empty lower', () => emptyUnion(1));
 describeConformance('union with no lower branch', () => emptyUnion(0));
+// Calls that really wait (libuv's pool) interleave lookups with changes: the caches must keep up.
+describeConformance('union over one lower, branches on the thread pool', () => emptyUnion(1, 'threadpool'));

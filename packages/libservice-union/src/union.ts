@@ -37,6 +37,7 @@ import { z } from 'zod';
 import { LowerView, type LowerEntry } from './lower.js';
 import { baseName, isMarker, join, OPAQUE, parentOf, WHITEOUT_PREFIX, whitedOut, workName } from './markers.js';
 import { Mutex } from './mutex.js';
+import { UpperBranch } from './upper.js';
 
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_TRUNC, O_WRONLY } = constants;
 const COPY_CHUNK = 1 << 20;
@@ -50,8 +51,8 @@ const UnionOptions = z.strictObject({
   upper: Branch,
   /** The read-only branches, top first. They must not change while the union is in use. */
   lowers: z.array(Branch).max(1024).default([]),
-  /** How many merged lower directories to keep cached (0: none). */
-  lowerCacheDirectories: z.number().int().min(0).max(1 << 24).default(16_384),
+  /** How many directory listings to keep cached, of each of the upper branch and the merged lower ones (0: none). */
+  cacheDirectories: z.number().int().min(0).max(1 << 24).default(16_384),
   /** How many handles may be open at once; one more open fails with EMFILE. */
   maxHandles: z.number().int().min(1).max(1 << 20).default(65_536),
 });
@@ -95,7 +96,7 @@ function fail(code: PosixCode, syscall: string, path?: string, dest?: string): n
 
 /** A libservice that is the union of an upper branch over lower branches. */
 export class UnionLibservice implements Libservice {
-  readonly #upper: Libservice;
+  readonly #upper: UpperBranch;
   readonly #lower: LowerView;
   readonly #maxHandles: number;
   readonly #handles = new Map<number, OpenFile>();
@@ -105,48 +106,42 @@ export class UnionLibservice implements Libservice {
   #unmounted = false;
 
   private constructor(o: z.output<typeof UnionOptions>) {
-    this.#upper = o.upper;
-    this.#lower = new LowerView(o.lowers, o.lowerCacheDirectories);
+    this.#upper = new UpperBranch(o.upper, o.cacheDirectories);
+    this.#lower = new LowerView(o.lowers, o.cacheDirectories);
     this.#maxHandles = o.maxHandles;
   }
 
   /** A union of `options.upper` over `options.lowers` (top first). */
   static async create(options: UnionLibserviceOptions): Promise<UnionLibservice> {
     const u = new UnionLibservice(parseOptions(UnionOptions, options, 'UnionLibservice options'));
-    await u.#upper.lstat('/').catch((e) => fail(hasCode(e, 'ENOENT') ? 'ENOENT' : 'EIO', 'scandir', '/'));
-    u.#rootLowers = u.#lower.layers.length > 0 && !(await u.#exists(join('/', OPAQUE)));
+    const root = await u.#upper.listing('/');
+    if (root === null) fail('ENOENT', 'scandir', '/');
+    u.#rootLowers = u.#lower.layers.length > 0 && !root.has(OPAQUE);
     return u;
   }
 
   // --- resolution ------------------------------------------------------------
-
-  async #exists(upperPath: string): Promise<boolean> {
-    return this.#upper.lstat(upperPath).then(
-      () => true,
-      (e) => (hasCode(e, 'ENOENT') || hasCode(e, 'ENOTDIR') ? false : Promise.reject(e)),
-    );
-  }
 
   /** One step of the walk: the entry `name` of directory `d`. */
   async #child(d: Dir, name: string): Promise<Node> {
     const path = join(d.path, name);
     const node: Node = { path, parent: d, name, type: null, upper: false, layer: -1, lowerHas: false, whiteout: false, dir: null };
     if (isMarker(name)) return node;
-    const [st, lowerDir] = await Promise.all([
-      d.upper ? this.#upper.lstat(path).catch((e) => (hasCode(e, 'ENOENT') || hasCode(e, 'ENOTDIR') ? null : Promise.reject(e))) : null,
-      d.lowers ? this.#lower.dir(d.path) : null,
-    ]);
+    // Both views are cached listings: no call to a branch unless a
+    // directory is seen for the first time.
+    const [upperDir, lowerDir] = await Promise.all([d.upper ? this.#upper.listing(d.path) : null, d.lowers ? this.#lower.dir(d.path) : null]);
+    const type = upperDir?.get(name);
     const lower: LowerEntry | undefined = lowerDir?.get(name);
-    if (st !== null) {
-      node.type = entryTypeOfMode(st.mode);
+    if (type !== undefined) {
+      node.type = type;
       node.upper = true;
       node.lowerHas = lower !== undefined;
-      if (node.type === EntryType.Directory) {
-        const lowers = lower?.type === EntryType.Directory && !(await this.#exists(join(path, OPAQUE)));
-        node.dir = { path, upper: true, lowers };
+      if (type === EntryType.Directory) {
+        const opaque = lower?.type === EntryType.Directory && (await this.#upper.listing(path))?.has(OPAQUE) === true;
+        node.dir = { path, upper: true, lowers: lower?.type === EntryType.Directory && !opaque };
       }
     } else if (lower !== undefined) {
-      if (d.upper && (await this.#exists(join(d.path, WHITEOUT_PREFIX + name)))) {
+      if (upperDir?.has(WHITEOUT_PREFIX + name)) {
         node.whiteout = true;
       } else {
         node.type = lower.type;
@@ -341,10 +336,10 @@ export class UnionLibservice implements Libservice {
     const out = new Map<string, DirEntry>();
     const hidden = new Set<string>();
     if (d.upper) {
-      for (const e of await this.#upper.readdir(d.path)) {
-        const w = whitedOut(e.name);
+      for (const [name, type] of (await this.#upper.listing(d.path)) ?? []) {
+        const w = whitedOut(name);
         if (w !== undefined) hidden.add(w);
-        else if (!isMarker(e.name)) out.set(e.name, e);
+        else if (!isMarker(name)) out.set(name, { name, type });
       }
     }
     if (d.lowers) {
@@ -555,6 +550,7 @@ export class UnionLibservice implements Libservice {
     if (noReplace && b.type !== null) fail('EEXIST', 'rename', from, to);
     if (a.path === '/' || b.path === '/') fail('EBUSY', 'rename', from, to);
     if (b.path.startsWith(a.path + '/')) fail('EINVAL', 'rename', from, to);
+    if (a.path.startsWith(b.path + '/')) fail('ENOTEMPTY', 'rename', from, to); // onto its own ancestor
     if (a.path === b.path) return;
     if (b.type !== null) {
       if (a.dir && !b.dir) fail('ENOTDIR', 'rename', from, to);

@@ -1,10 +1,12 @@
 import { describeConformance, temporaryDirectory } from './conformance/index.js';
 import { LocalLibservice } from './local.js';
 
-describeConformance('local directory', async () => {
-  const dir = await temporaryDirectory('local-');
-  return { service: await LocalLibservice.create({ root: dir.path }), dispose: dir.remove };
-});
+for (const syscalls of ['inline', 'threadpool'] as const) {
+  describeConformance(`local directory (${syscalls} system calls)`, async () => {
+    const dir = await temporaryDirectory('local-');
+    return { service: await LocalLibservice.create({ root: dir.path, syscalls }), dispose: dir.remove };
+  });
+}
 
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
