@@ -1,0 +1,199 @@
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { constants, mkdirSync } from 'node:fs';
+import { constants as os } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FrontDriver, Opcode, encodeRequest } from '@polytropon/ipc';
+import { describeConformance, expectCode, readFile, temporaryDirectory, writeFile } from '@polytropon/libservice/conformance';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IoServiceClient } from './client.js';
+import type { IoServiceStats } from './service.js';
+
+const serviceScript = fileURLToPath(new URL('./fixtures/service.mjs', import.meta.url));
+const clientScript = fileURLToPath(new URL('./fixtures/client.mjs', import.meta.url));
+
+/** An I/O service process and a way to drive it. */
+class ServiceProcess {
+  readonly child: ChildProcess;
+  readonly endpoint: string;
+  #id = 0;
+
+  private constructor(child: ChildProcess, endpoint: string) {
+    this.child = child;
+    this.endpoint = endpoint;
+  }
+
+  static async start(name: string, options: object = {}): Promise<ServiceProcess> {
+    const endpoint = `ioservice-test-${name}-${process.pid}`;
+    const child = fork(serviceScript, [endpoint, JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const [m] = (await once(child, 'message')) as [{ ready?: boolean }];
+    if (!m.ready) throw new Error('the service did not start');
+    return new ServiceProcess(child, endpoint);
+  }
+
+  async request<T = Record<string, unknown>>(msg: object): Promise<T> {
+    const id = ++this.#id;
+    this.child.send({ id, ...msg });
+    for (;;) {
+      const [m] = (await once(this.child, 'message')) as [{ id: number; error?: string }];
+      if (m.id !== id) continue;
+      if (m.error) throw new Error(m.error);
+      return m as T;
+    }
+  }
+
+  async stats(): Promise<IoServiceStats> {
+    return (await this.request<{ stats: IoServiceStats }>({ stats: true })).stats;
+  }
+
+  stop(): Promise<unknown> {
+    return this.request({ stop: true });
+  }
+}
+
+let instances = 0;
+/** A fresh instance of the service: a union of an empty upper over `lowers` empty directories. */
+async function instance(svc: ServiceProcess, lowers = 1) {
+  const dir = await temporaryDirectory('ioservice-');
+  const dirs = Array.from({ length: lowers + 1 }, (_, i) => join(dir.path, `b${i}`));
+  for (const d of dirs) mkdirSync(d);
+  const name = `i${++instances}`;
+  await svc.request({ mount: name, dirs, union: true });
+  return {
+    name,
+    dirs,
+    dispose: async () => {
+      await svc.request({ unmount: name });
+      await dir.remove();
+    },
+  };
+}
+
+const until = async (f: () => Promise<boolean>, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+let svc: ServiceProcess;
+beforeAll(async () => {
+  svc = await ServiceProcess.start('main', { maxHandlesPerClient: 64 });
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+describeConformance('through the I/O service: client -> ipc -> service -> union -> local', async () => {
+  const inst = await instance(svc);
+  return { service: IoServiceClient.attach(svc.endpoint, inst.name), dispose: inst.dispose };
+});
+
+describe('IoService', () => {
+  it('routes by instance: an unknown one is ENOENT, a rename across two is EXDEV', async () => {
+    const a = await instance(svc);
+    const b = await instance(svc);
+    const ca = IoServiceClient.attach(svc.endpoint, a.name);
+    const cx = IoServiceClient.attach(svc.endpoint, 'no-such-instance');
+    await writeFile(ca, '/f', 'in a');
+    await expectCode(cx.stat('/'), 'ENOENT', 'stat', '/');
+    // '..' cannot climb out of an instance into another.
+    await expectCode(ca.stat(`/../${b.name}/f`), 'ENOENT');
+    const raw = FrontDriver.attach(svc.endpoint);
+    const r = raw.call(Opcode.Rename, encodeRequest(Opcode.Rename, { from: `/${a.name}/f`, to: `/${b.name}/f`, flags: 0 }));
+    expect(r.status).toBe(-os.errno.EXDEV);
+    raw.detach();
+    for (const c of [ca, cx]) await c.unmount();
+    await a.dispose();
+    await b.dispose();
+  });
+
+  it('a client holds at most maxHandlesPerClient handles (EMFILE); another client has its own', async () => {
+    const inst = await instance(svc);
+    const c1 = IoServiceClient.attach(svc.endpoint, inst.name);
+    const c2 = IoServiceClient.attach(svc.endpoint, inst.name);
+    await writeFile(c1, '/f', 'x');
+    const hs: number[] = [];
+    for (let i = 0; i < 64; i++) hs.push(await c1.open('/f', constants.O_RDONLY));
+    await expectCode(c1.open('/f', constants.O_RDONLY), 'EMFILE', 'open', '/f');
+    const other = await c2.open('/f', constants.O_RDONLY);
+    // Handles are per client: c2 cannot use c1's.
+    await expectCode(c2.close(other + 1000), 'EBADF', 'close');
+    await expectCode(c2.read(hs[hs.length - 1]!, Buffer.alloc(1), 0, 1, 0), 'EBADF', 'read');
+    await c1.close(hs[0]!);
+    await c1.close(await c1.open('/f', constants.O_RDONLY));
+    await c1.unmount();
+    await c2.unmount();
+    await inst.dispose();
+  });
+
+  it('closes the handles of a client that dies, and of one that detaches', async () => {
+    const inst = await instance(svc);
+    const base = (await svc.stats()).openHandles;
+    const child = spawn(process.execPath, [clientScript, svc.endpoint, inst.name, '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await once(child.stdout!, 'data');
+    expect((await svc.stats()).openHandles).toBe(base + 20);
+    child.kill('SIGKILL');
+    await until(async () => (await svc.stats()).openHandles === base);
+    const c = IoServiceClient.attach(svc.endpoint, inst.name);
+    for (let i = 0; i < 5; i++) await c.open(`/g${i}`, constants.O_CREAT | constants.O_RDWR, 0o644);
+    expect((await svc.stats()).openHandles).toBe(base + 5);
+    await c.unmount();
+    await until(async () => (await svc.stats()).openHandles === base);
+    await inst.dispose();
+  });
+
+  it('answers malformed and unknown requests with an error, counted, and keeps serving', async () => {
+    const inst = await instance(svc);
+    const before = (await svc.stats()).badRequests;
+    const raw = FrontDriver.attach(svc.endpoint);
+    expect(raw.call(Opcode.Open, Buffer.from([1, 255, 255, 255, 255])).status).toBe(-os.errno.EBADMSG);
+    expect(raw.call(Opcode.Stat, Buffer.from([9])).status).toBe(-os.errno.EBADMSG); // another protocol version
+    expect(raw.call(777, Buffer.alloc(3)).status).toBe(-os.errno.ENOSYS);
+    expect(raw.call(Opcode.Read, encodeRequest(Opcode.Read, { fd: 12345, length: 10, position: 0 })).status).toBe(-os.errno.EBADF);
+    expect(raw.call(Opcode.Read, encodeRequest(Opcode.Read, { fd: 1, length: 0xffffffff, position: 0 })).status).toBe(-os.errno.EBADF);
+    raw.detach();
+    expect((await svc.stats()).badRequests).toBe(before + 3);
+    const c = IoServiceClient.attach(svc.endpoint, inst.name);
+    await writeFile(c, '/still', 'serving');
+    expect(await readFile(c, '/still')).toBe('serving');
+    await c.unmount();
+    await inst.dispose();
+  });
+
+  it('counts every operation with its errors and latency', async () => {
+    const inst = await instance(svc);
+    const c = IoServiceClient.attach(svc.endpoint, inst.name);
+    const before = (await svc.stats()).operations.stat?.count ?? 0;
+    await writeFile(c, '/f', 'x');
+    for (let i = 0; i < 10; i++) await c.stat('/f');
+    await c.stat('/missing').catch(() => {});
+    const s = (await svc.stats()).operations.stat!;
+    expect(s.count).toBe(before + 11);
+    expect(s.errors).toBeGreaterThanOrEqual(1);
+    expect(s.p50Us).toBeGreaterThan(0);
+    expect(s.p99Us).toBeGreaterThanOrEqual(s.p50Us);
+    expect(s.histogram.reduce((a, b) => a + b, 0)).toBe(s.count);
+    await c.unmount();
+    await inst.dispose();
+  });
+});
+
+describe('IoService stop', () => {
+  it('finishes what is in flight, then clients fail promptly with a clear error', async () => {
+    const own = await ServiceProcess.start('stop');
+    const inst = await instance(own);
+    const c = IoServiceClient.attach(own.endpoint, inst.name);
+    await writeFile(c, '/f', 'before stop');
+    const h = await c.open('/f', constants.O_RDONLY);
+    await own.stop();
+    const t0 = Date.now();
+    await expect(c.stat('/f')).rejects.toMatchObject({ code: 'ERR_IPC_SERVICE_GONE' });
+    await expect(c.read(h, Buffer.alloc(4), 0, 4, 0)).rejects.toMatchObject({ code: 'ERR_IPC_SERVICE_GONE' });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await c.unmount();
+    await once(own.child, 'exit');
+  });
+});

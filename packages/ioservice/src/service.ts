@@ -1,0 +1,347 @@
+// The I/O service: filesystem instances (a libservice stack each, mounted
+// at a name) served behind a back driver. A request names its instance by
+// the first component of its path ('/rootfs/etc/hosts'); the rest is the
+// path within the instance, which confines it ('..' stops at its root).
+// Handles are per client: a client sees only its own, may hold at most
+// `maxHandlesPerClient`, and its handles are closed when it detaches or dies.
+import { BackDriver, Opcode, decodeRequest, encodeResult } from '@polytropon/ipc';
+import type { HandlerResult, Message, Request } from '@polytropon/ipc';
+import { parseOptions } from '@polytropon/libservice';
+import type { Libservice } from '@polytropon/libservice';
+import { z } from 'zod';
+import { errno } from './errno.js';
+import { OperationCounter, type OperationStats } from './stats.js';
+
+const isLibservice = (v: unknown): v is Libservice =>
+  typeof v === 'object' && v !== null && ['open', 'readdir', 'lstat', 'rename', 'unmount'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function');
+const Instance = z.custom<Libservice>(isLibservice, { message: 'must be a libservice' });
+const InstanceName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'an instance name is 1..64 of A-Z a-z 0-9 . _ -');
+
+const IoServiceOptions = z.strictObject({
+  /** The shared-memory name clients attach to (one per pool). */
+  endpoint: z.string().min(1),
+  /** Filesystem instances by name. More can be mounted later. */
+  instances: z.record(InstanceName, Instance).default({}),
+  /** Handles one client may hold open; one more open fails with EMFILE. */
+  maxHandlesPerClient: z.number().int().min(1).max(1 << 20).default(4096),
+  /** Largest read served in one request. */
+  maxReadBytes: z.number().int().min(4096).max(1 << 30).default(64 << 20),
+  /** Nanoseconds to spin for more requests while busy before sleeping. */
+  spinNs: z.number().int().min(0).max(1e9).default(50_000),
+  /** Longest sleep between checks while idle, in ms. */
+  idleMs: z.number().int().min(1).max(10_000).default(100),
+  /** The channel's geometry (see @polytropon/ipc's BackDriverOptions). */
+  channel: z
+    .strictObject({
+      queues: z.number().int().optional(),
+      queueCapacity: z.number().int().optional(),
+      buffers: z.number().int().optional(),
+      bufferSize: z.number().int().optional(),
+      maxRequest: z.number().int().optional(),
+    })
+    .default({}),
+});
+export type IoServiceOptions = z.input<typeof IoServiceOptions>;
+
+/** What {@link IoService.stats} reports. */
+export interface IoServiceStats {
+  /** Per operation: counts, errors and latency (decode to reply, in the service). */
+  operations: Record<string, OperationStats>;
+  clients: number;
+  openHandles: number;
+  inFlight: number;
+  /** Requests that did not decode (a buggy or hostile client). */
+  badRequests: number;
+  /** Requests the back driver refused (stale descriptors, rule breaks). */
+  refusals: { staleDescriptors: number; protocolErrors: number };
+}
+
+interface OpenHandle {
+  instance: Libservice;
+  handle: number;
+}
+
+interface Client {
+  handles: Map<number, OpenHandle>;
+  next: number;
+}
+
+const OPCODE_NAMES = new Map<number, string>(Object.entries(Opcode).map(([name, n]) => [n, name.toLowerCase()]));
+const NO_DATA: Message = {};
+
+class Refusal {
+  constructor(readonly errno: number) {}
+}
+const refuse = (code: Parameters<typeof errno>[0]): never => {
+  throw new Refusal(errno(code));
+};
+
+/** Hosts filesystem instances behind a back driver. */
+export class IoService {
+  readonly #back: BackDriver;
+  readonly #instances = new Map<string, Libservice>();
+  readonly #clients = new Map<number, Client>();
+  readonly #counters = new Map<number, OperationCounter>();
+  readonly #o: z.output<typeof IoServiceOptions>;
+  #serving: Promise<void> | undefined;
+  #stopping = false;
+  #inFlight = 0;
+  #drained: (() => void) | undefined;
+  #badRequests = 0;
+
+  private constructor(o: z.output<typeof IoServiceOptions>) {
+    this.#o = o;
+    const channel = Object.fromEntries(Object.entries(o.channel).filter(([, v]) => v !== undefined));
+    this.#back = BackDriver.create(o.endpoint, channel);
+    for (const [name, inst] of Object.entries(o.instances)) this.#instances.set(name, inst);
+    for (const n of OPCODE_NAMES.keys()) this.#counters.set(n, new OperationCounter());
+  }
+
+  /** Creates the service's channel (ERR_IPC_EXISTS if the endpoint is taken); {@link start} serves it. */
+  static create(options: IoServiceOptions): IoService {
+    return new IoService(parseOptions(IoServiceOptions, options, 'IoService options'));
+  }
+
+  /** Serves requests until {@link stop}; returns at once. */
+  start(): this {
+    this.#serving ??= this.#back.serve((req) => this.#handle(req), {
+      spinNs: this.#o.spinNs,
+      idleMs: this.#o.idleMs,
+      onClientGone: (c) => void this.#forget(c),
+    });
+    return this;
+  }
+
+  /** Mounts a filesystem instance at `name` (clients reach it as '/name/...'). */
+  mount(name: string, instance: Libservice): void {
+    InstanceName.parse(name);
+    if (!isLibservice(instance)) throw Object.assign(new TypeError('instance must be a libservice'), { code: 'ERR_INVALID_ARG_TYPE' });
+    if (this.#instances.has(name)) throw Object.assign(new Error(`an instance is mounted at ${name} already`), { code: 'ERR_INVALID_ARG_VALUE' });
+    this.#instances.set(name, instance);
+  }
+
+  /** Removes an instance: requests naming it fail with ENOENT; handles clients hold on it are closed. */
+  async unmount(name: string): Promise<Libservice | undefined> {
+    const inst = this.#instances.get(name);
+    if (!inst) return undefined;
+    this.#instances.delete(name);
+    for (const c of this.#clients.values()) {
+      for (const [fd, h] of c.handles) {
+        if (h.instance !== inst) continue;
+        c.handles.delete(fd);
+        await inst.close(h.handle).catch(() => {});
+      }
+    }
+    return inst;
+  }
+
+  /**
+   * Stops gracefully: new requests are refused (ENOTCONN), those in flight
+   * finish and are answered, every client handle is closed, then the
+   * channel closes (clients waiting get ERR_IPC_SERVICE_GONE). The
+   * instances stay mounted in their libservices: unmount them as you own them.
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#inFlight > 0) await new Promise<void>((r) => (this.#drained = r));
+    for (const c of [...this.#clients.keys()]) await this.#forget(c);
+    await this.#back.close();
+    await this.#serving;
+  }
+
+  stats(): IoServiceStats {
+    const operations: Record<string, OperationStats> = {};
+    for (const [op, c] of this.#counters) if (c.count > 0) operations[OPCODE_NAMES.get(op) as string] = c.snapshot();
+    let openHandles = 0;
+    for (const c of this.#clients.values()) openHandles += c.handles.size;
+    return { operations, clients: this.#clients.size, openHandles, inFlight: this.#inFlight, badRequests: this.#badRequests, refusals: this.#back.refusals() };
+  }
+
+  async #forget(client: number): Promise<void> {
+    const c = this.#clients.get(client);
+    if (!c) return;
+    this.#clients.delete(client);
+    await Promise.all([...c.handles.values()].map((h) => h.instance.close(h.handle).catch(() => {})));
+  }
+
+  // --- requests ------------------------------------------------------------
+
+  async #handle(req: Request): Promise<HandlerResult> {
+    if (this.#stopping) return { status: -errno('ENOTCONN') };
+    const counter = this.#counters.get(req.opcode);
+    if (counter === undefined) {
+      this.#badRequests++;
+      return { status: -errno('ENOSYS') };
+    }
+    this.#inFlight++;
+    const t0 = process.hrtime.bigint();
+    let status = 0;
+    let data: Buffer | undefined;
+    try {
+      let msg: Message;
+      try {
+        msg = decodeRequest(req.opcode, req.payload);
+      } catch {
+        this.#badRequests++;
+        refuse('EBADMSG');
+      }
+      const result = await this.#run(req.client, req.opcode, msg!);
+      data = result === NO_DATA ? undefined : encodeResult(req.opcode, result);
+    } catch (e) {
+      status = -(e instanceof Refusal ? e.errno : fsErrno(e));
+    } finally {
+      counter.record(Number(process.hrtime.bigint() - t0) / 1000, status !== 0);
+      if (--this.#inFlight === 0) this.#drained?.();
+    }
+    return data === undefined ? { status } : { status, data };
+  }
+
+  /** The instance and the path within it for a request path. */
+  #route(path: string): [Libservice, string] {
+    const slash = path.indexOf('/', 1);
+    const name = slash < 0 ? path.slice(1) : path.slice(1, slash);
+    const inst = path.startsWith('/') ? this.#instances.get(name) : undefined;
+    if (!inst) return refuse('ENOENT');
+    return [inst, slash < 0 ? '/' : path.slice(slash)];
+  }
+
+  #client(id: number): Client {
+    let c = this.#clients.get(id);
+    if (!c) this.#clients.set(id, (c = { handles: new Map(), next: 1 }));
+    return c;
+  }
+
+  #open(client: number, fd: number): OpenHandle {
+    return this.#clients.get(client)?.handles.get(fd) ?? refuse('EBADF');
+  }
+
+  async #run(client: number, op: number, m: Message): Promise<Message> {
+    const path = (k = 'path') => this.#route(m[k] as string);
+    const num = (k: string) => m[k] as number;
+    switch (op) {
+      case Opcode.Open: {
+        const c = this.#client(client);
+        if (c.handles.size >= this.#o.maxHandlesPerClient) refuse('EMFILE');
+        const [inst, p] = path();
+        const handle = await inst.open(p, num('flags'), num('mode'));
+        const fd = c.next++;
+        c.handles.set(fd, { instance: inst, handle });
+        return { fd };
+      }
+      case Opcode.Close: {
+        const h = this.#open(client, num('fd'));
+        this.#clients.get(client)?.handles.delete(num('fd'));
+        await h.instance.close(h.handle);
+        return NO_DATA;
+      }
+      case Opcode.Read: {
+        const h = this.#open(client, num('fd'));
+        const length = num('length');
+        if (length > this.#o.maxReadBytes) refuse('EINVAL');
+        const pos = num('position');
+        const buf = Buffer.allocUnsafe(length);
+        const n = await h.instance.read(h.handle, buf, 0, length, pos < 0 ? null : pos);
+        return { data: buf.subarray(0, n) };
+      }
+      case Opcode.Write: {
+        const h = this.#open(client, num('fd'));
+        const data = m.data as Buffer;
+        const pos = num('position');
+        return { written: await h.instance.write(h.handle, data, 0, data.length, pos < 0 ? null : pos) };
+      }
+      case Opcode.Stat:
+      case Opcode.Lstat: {
+        const [inst, p] = path();
+        return { ...(op === Opcode.Stat ? await inst.stat(p) : await inst.lstat(p)) };
+      }
+      case Opcode.Fstat: {
+        const h = this.#open(client, num('fd'));
+        return { ...(await h.instance.fstat(h.handle)) };
+      }
+      case Opcode.Readdir: {
+        const [inst, p] = path();
+        return { entries: await inst.readdir(p) };
+      }
+      case Opcode.Mkdir: {
+        const [inst, p] = path();
+        await inst.mkdir(p, num('mode'));
+        return NO_DATA;
+      }
+      case Opcode.Rmdir:
+      case Opcode.Unlink: {
+        const [inst, p] = path();
+        await (op === Opcode.Rmdir ? inst.rmdir(p) : inst.unlink(p));
+        return NO_DATA;
+      }
+      case Opcode.Rename:
+      case Opcode.Link: {
+        const [a, pa] = path(op === Opcode.Rename ? 'from' : 'existing');
+        const [b, pb] = path(op === Opcode.Rename ? 'to' : 'path');
+        if (a !== b) refuse('EXDEV');
+        await (op === Opcode.Rename ? a.rename(pa, pb, { noReplace: (num('flags') & 1) !== 0 }) : a.link(pa, pb));
+        return NO_DATA;
+      }
+      case Opcode.Symlink: {
+        const [inst, p] = path();
+        await inst.symlink(m.target as string, p);
+        return NO_DATA;
+      }
+      case Opcode.Readlink: {
+        const [inst, p] = path();
+        return { target: await inst.readlink(p) };
+      }
+      case Opcode.Truncate: {
+        const [inst, p] = path();
+        await inst.truncate(p, num('length'));
+        return NO_DATA;
+      }
+      case Opcode.Ftruncate: {
+        const h = this.#open(client, num('fd'));
+        await h.instance.ftruncate(h.handle, num('length'));
+        return NO_DATA;
+      }
+      case Opcode.Fsync:
+      case Opcode.Fdatasync: {
+        const h = this.#open(client, num('fd'));
+        await (op === Opcode.Fsync ? h.instance.fsync(h.handle) : h.instance.fdatasync(h.handle));
+        return NO_DATA;
+      }
+      case Opcode.Chmod: {
+        const [inst, p] = path();
+        await inst.chmod(p, num('mode'));
+        return NO_DATA;
+      }
+      case Opcode.Chown: {
+        const [inst, p] = path();
+        await inst.chown(p, num('uid'), num('gid'));
+        return NO_DATA;
+      }
+      case Opcode.Utimes: {
+        const [inst, p] = path();
+        await inst.utimes(p, num('atimeMs'), num('mtimeMs'));
+        return NO_DATA;
+      }
+      case Opcode.Access: {
+        const [inst, p] = path();
+        await inst.access(p, num('mode'));
+        return NO_DATA;
+      }
+      case Opcode.Statfs: {
+        const [inst, p] = path();
+        return { ...(await inst.statfs(p)) };
+      }
+    }
+    return refuse('ENOSYS');
+  }
+}
+
+/**
+ * The errno of a libservice's error (FsError or node:fs's); EINVAL for an
+ * argument a libservice refused (values the protocol lets through); EIO
+ * for anything else.
+ */
+function fsErrno(e: unknown): number {
+  const { errno: n, code } = (e ?? {}) as { errno?: unknown; code?: unknown };
+  if (typeof n === 'number' && n < 0 && n > -4096) return -n;
+  return typeof code === 'string' && code.startsWith('ERR_') ? errno('EINVAL') : errno('EIO');
+}
