@@ -47,6 +47,10 @@ impl Default for BackOptions {
 pub struct Request {
     /// The client: see [`crate::client_id`].
     pub client: u64,
+    /// The process the client said it is, when it attached (the owner word
+    /// of its buffer). Checked alive, not authenticated: every process
+    /// attached to a channel runs as the channel's user (segments are 0600).
+    pub pid: u32,
     pub(crate) index: u32,
     pub(crate) seq: u32,
     /// What the client asked for (below [`crate::RESERVED_OPCODES`]).
@@ -97,6 +101,8 @@ pub struct BackDriver {
     queues: Arc<Vec<Rcqb>>,
     name: String,
     clients: Vec<Option<Client>>,
+    /// Clients whose buffer a new client took before `reap` saw them go.
+    replaced: Vec<u64>,
     max_request: usize,
     copy_limit: usize,
     next_queue: usize,
@@ -154,6 +160,7 @@ impl BackDriver {
         h.magic.store(MAGIC, Release);
         Ok(BackDriver {
             clients: (0..geo.buffer_count).map(|_| None).collect(),
+            replaced: Vec::new(),
             ch,
             queues: Arc::new(queues),
             name: name.to_string(),
@@ -265,9 +272,10 @@ impl BackDriver {
             return None;
         }
         let slot = &mut self.clients[d.index as usize];
-        if slot.as_ref().is_some_and(|c| c.owner != owner) {
-            // The buffer changed hands since: the old client is gone.
-            *slot = None;
+        if let Some(old) = slot.take_if(|c| c.owner != owner) {
+            // The buffer changed hands since: the old client is gone, and
+            // `reap` reports it (the service may hold things of its).
+            self.replaced.push(client_id(d.index, (old.owner >> 32) as u32));
         }
         let client = slot.get_or_insert_with(|| Client {
             owner,
@@ -314,7 +322,7 @@ impl BackDriver {
             client.reply_rest = None;
             client.in_flight = Some(d.seq);
             let client = client_id(d.index, generation);
-            return Some(Request { client, index: d.index, seq: d.seq, opcode, payload: Vec::new(), in_place: len as usize });
+            return Some(Request { client, pid: owner as u32, index: d.index, seq: d.seq, opcode, payload: Vec::new(), in_place: len as usize });
         }
         // Copy out before looking at the bytes: the client could change them.
         let mut chunk = Vec::with_capacity(len as usize);
@@ -355,7 +363,7 @@ impl BackDriver {
         };
         client.assembling_opcode = None;
         client.in_flight = Some(d.seq);
-        Some(Request { client: client_id(d.index, generation), index: d.index, seq: d.seq, opcode: first_opcode, payload, in_place: 0 })
+        Some(Request { client: client_id(d.index, generation), pid: owner as u32, index: d.index, seq: d.seq, opcode: first_opcode, payload, in_place: 0 })
     }
 
     /// Completes a request taken from [`BackDriver::take`]: writes `status`
@@ -440,7 +448,7 @@ impl BackDriver {
     /// Finds clients that exited (or detached) and frees their buffers.
     /// Returns their ids, so the service can close what they left open.
     pub fn reap(&mut self) -> Vec<u64> {
-        let mut gone = Vec::new();
+        let mut gone = std::mem::take(&mut self.replaced);
         for i in 0..self.ch.geo.buffer_count {
             let b = self.ch.buffer(i);
             let owner = b.owner.load(Acquire);

@@ -459,3 +459,22 @@ fn a_request_queue_scribbled_over_does_not_lose_requests() {
     assert!(vandal.join().unwrap() > 100);
     service.stop();
 }
+
+#[test]
+fn every_client_that_leaves_is_reported_even_when_its_buffer_is_taken_at_once() {
+    let name = unique("handover");
+    // One buffer: each new client takes the buffer the last one left, often
+    // before the service's periodic reap has looked.
+    let service = Service::start(&name, geometry(1, 4096), Duration::ZERO);
+    for i in 0..50u32 {
+        let mut c = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+        check_call(&mut c, i, b"one call");
+        drop(c);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let (_, gone) = service.stop();
+    let mut ids = gone.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((gone.len(), ids.len()), (50, 50), "each client reported once: {gone:?}");
+}

@@ -2,8 +2,10 @@
 // at a name) served behind a back driver. A request names its instance by
 // the first component of its path ('/rootfs/etc/hosts'); the rest is the
 // path within the instance, which confines it ('..' stops at its root).
-// Handles are per client: a client sees only its own, may hold at most
-// `maxHandlesPerClient`, and its handles are closed when it detaches or dies.
+// Handles are per process, as kernel descriptors are: every client (thread)
+// of one process shares them, a process sees only its own and may hold at
+// most `maxHandlesPerProcess`, and they are closed when its last client
+// detaches or the process dies.
 import { BackDriver, Opcode, decodeRequest, encodeResult } from '@polytropon/ipc';
 import type { HandlerResult, Message, Request } from '@polytropon/ipc';
 import { parseOptions } from '@polytropon/libservice';
@@ -22,8 +24,8 @@ const IoServiceOptions = z.strictObject({
   endpoint: z.string().min(1),
   /** Filesystem instances by name. More can be mounted later. */
   instances: z.record(InstanceName, Instance).default({}),
-  /** Handles one client may hold open; one more open fails with EMFILE. */
-  maxHandlesPerClient: z.number().int().min(1).max(1 << 20).default(4096),
+  /** Handles one process may hold open; one more open fails with EMFILE. */
+  maxHandlesPerProcess: z.number().int().min(1).max(1 << 20).default(4096),
   /** Largest read served in one request. */
   maxReadBytes: z.number().int().min(4096).max(1 << 30).default(64 << 20),
   /** Nanoseconds to spin for more requests while busy before sleeping. */
@@ -47,7 +49,9 @@ export type IoServiceOptions = z.input<typeof IoServiceOptions>;
 export interface IoServiceStats {
   /** Per operation: counts, errors and latency (decode to reply, in the service). */
   operations: Record<string, OperationStats>;
+  /** Attached clients (a driver each: one per application thread) and the processes they belong to. */
   clients: number;
+  processes: number;
   openHandles: number;
   inFlight: number;
   /** Requests that did not decode (a buggy or hostile client). */
@@ -61,9 +65,10 @@ interface OpenHandle {
   handle: number;
 }
 
-interface Client {
+interface Process {
   handles: Map<number, OpenHandle>;
   next: number;
+  clients: Set<number>;
 }
 
 const OPCODE_NAMES = new Map<number, string>(Object.entries(Opcode).map(([name, n]) => [n, name.toLowerCase()]));
@@ -80,7 +85,8 @@ const refuse = (code: Parameters<typeof errno>[0]): never => {
 export class IoService {
   readonly #back: BackDriver;
   readonly #instances = new Map<string, Libservice>();
-  readonly #clients = new Map<number, Client>();
+  readonly #processes = new Map<number, Process>();
+  readonly #clientPid = new Map<number, number>();
   readonly #counters = new Map<number, OperationCounter>();
   readonly #o: z.output<typeof IoServiceOptions>;
   #serving: Promise<void> | undefined;
@@ -125,7 +131,7 @@ export class IoService {
     const inst = this.#instances.get(name);
     if (!inst) return undefined;
     this.#instances.delete(name);
-    for (const c of this.#clients.values()) {
+    for (const c of this.#processes.values()) {
       for (const [fd, h] of c.handles) {
         if (h.instance !== inst) continue;
         c.handles.delete(fd);
@@ -144,7 +150,7 @@ export class IoService {
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#inFlight > 0) await new Promise<void>((r) => (this.#drained = r));
-    for (const c of [...this.#clients.keys()]) await this.#forget(c);
+    for (const c of [...this.#clientPid.keys()]) await this.#forget(c);
     await this.#back.close();
     await this.#serving;
   }
@@ -153,15 +159,21 @@ export class IoService {
     const operations: Record<string, OperationStats> = {};
     for (const [op, c] of this.#counters) if (c.count > 0) operations[OPCODE_NAMES.get(op) as string] = c.snapshot();
     let openHandles = 0;
-    for (const c of this.#clients.values()) openHandles += c.handles.size;
-    return { operations, clients: this.#clients.size, openHandles, inFlight: this.#inFlight, badRequests: this.#badRequests, refusals: this.#back.refusals() };
+    for (const p of this.#processes.values()) openHandles += p.handles.size;
+    return { operations, clients: this.#clientPid.size, processes: this.#processes.size, openHandles, inFlight: this.#inFlight, badRequests: this.#badRequests, refusals: this.#back.refusals() };
   }
 
+  /** A client is gone: when it was its process's last, the process's handles close. */
   async #forget(client: number): Promise<void> {
-    const c = this.#clients.get(client);
-    if (!c) return;
-    this.#clients.delete(client);
-    await Promise.all([...c.handles.values()].map((h) => h.instance.close(h.handle).catch(() => {})));
+    const pid = this.#clientPid.get(client);
+    if (pid === undefined) return;
+    this.#clientPid.delete(client);
+    const p = this.#processes.get(pid);
+    if (!p) return;
+    p.clients.delete(client);
+    if (p.clients.size > 0) return;
+    this.#processes.delete(pid);
+    await Promise.all([...p.handles.values()].map((h) => h.instance.close(h.handle).catch(() => {})));
   }
 
   // --- requests ------------------------------------------------------------
@@ -185,7 +197,7 @@ export class IoService {
         this.#badRequests++;
         refuse('EBADMSG');
       }
-      const result = await this.#run(req.client, req.opcode, msg!);
+      const result = await this.#run(this.#process(req), req.opcode, msg!);
       data = result === NO_DATA ? undefined : encodeResult(req.opcode, result);
     } catch (e) {
       status = -(e instanceof Refusal ? e.errno : fsErrno(e));
@@ -205,37 +217,41 @@ export class IoService {
     return [inst, slash < 0 ? '/' : path.slice(slash)];
   }
 
-  #client(id: number): Client {
-    let c = this.#clients.get(id);
-    if (!c) this.#clients.set(id, (c = { handles: new Map(), next: 1 }));
-    return c;
+  /** The process a request comes from (its handle table). */
+  #process(req: Request): Process {
+    let p = this.#processes.get(req.pid);
+    if (!p) this.#processes.set(req.pid, (p = { handles: new Map(), next: 1, clients: new Set() }));
+    if (!p.clients.has(req.client)) {
+      p.clients.add(req.client);
+      this.#clientPid.set(req.client, req.pid);
+    }
+    return p;
   }
 
-  #open(client: number, fd: number): OpenHandle {
-    return this.#clients.get(client)?.handles.get(fd) ?? refuse('EBADF');
+  #open(p: Process, fd: number): OpenHandle {
+    return p.handles.get(fd) ?? refuse('EBADF');
   }
 
-  async #run(client: number, op: number, m: Message): Promise<Message> {
+  async #run(proc: Process, op: number, m: Message): Promise<Message> {
     const path = (k = 'path') => this.#route(m[k] as string);
     const num = (k: string) => m[k] as number;
     switch (op) {
       case Opcode.Open: {
-        const c = this.#client(client);
-        if (c.handles.size >= this.#o.maxHandlesPerClient) refuse('EMFILE');
+        if (proc.handles.size >= this.#o.maxHandlesPerProcess) refuse('EMFILE');
         const [inst, p] = path();
         const handle = await inst.open(p, num('flags'), num('mode'));
-        const fd = c.next++;
-        c.handles.set(fd, { instance: inst, handle });
+        const fd = proc.next++;
+        proc.handles.set(fd, { instance: inst, handle });
         return { fd };
       }
       case Opcode.Close: {
-        const h = this.#open(client, num('fd'));
-        this.#clients.get(client)?.handles.delete(num('fd'));
+        const h = this.#open(proc, num('fd'));
+        proc.handles.delete(num('fd'));
         await h.instance.close(h.handle);
         return NO_DATA;
       }
       case Opcode.Read: {
-        const h = this.#open(client, num('fd'));
+        const h = this.#open(proc, num('fd'));
         const length = num('length');
         if (length > this.#o.maxReadBytes) refuse('EINVAL');
         const pos = num('position');
@@ -244,7 +260,7 @@ export class IoService {
         return { data: buf.subarray(0, n) };
       }
       case Opcode.Write: {
-        const h = this.#open(client, num('fd'));
+        const h = this.#open(proc, num('fd'));
         const data = m.data as Buffer;
         const pos = num('position');
         return { written: await h.instance.write(h.handle, data, 0, data.length, pos < 0 ? null : pos) };
@@ -255,7 +271,7 @@ export class IoService {
         return { ...(op === Opcode.Stat ? await inst.stat(p) : await inst.lstat(p)) };
       }
       case Opcode.Fstat: {
-        const h = this.#open(client, num('fd'));
+        const h = this.#open(proc, num('fd'));
         return { ...(await h.instance.fstat(h.handle)) };
       }
       case Opcode.Readdir: {
@@ -296,13 +312,13 @@ export class IoService {
         return NO_DATA;
       }
       case Opcode.Ftruncate: {
-        const h = this.#open(client, num('fd'));
+        const h = this.#open(proc, num('fd'));
         await h.instance.ftruncate(h.handle, num('length'));
         return NO_DATA;
       }
       case Opcode.Fsync:
       case Opcode.Fdatasync: {
-        const h = this.#open(client, num('fd'));
+        const h = this.#open(proc, num('fd'));
         await (op === Opcode.Fsync ? h.instance.fsync(h.handle) : h.instance.fdatasync(h.handle));
         return NO_DATA;
       }

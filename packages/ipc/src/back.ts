@@ -9,6 +9,12 @@ import type { Reply } from './front.js';
 export interface Request {
   /** The client: the same number for every request of one attached FrontDriver. */
   readonly client: number;
+  /**
+   * The process the client said it is when it attached: every thread's
+   * driver of one process gives the same. Checked alive, not
+   * authenticated (all processes of a channel run as its user).
+   */
+  readonly pid: number;
   readonly opcode: number;
   /** The request, copied out of shared memory: safe to keep and to parse. */
   readonly payload: Buffer;
@@ -68,11 +74,12 @@ export class BackDriver {
     const out: Request[] = [];
     let at = 0;
     for (let i = 0; i < n; i++) {
+      // The record layout: see NativeBack.take.
       const len = inbox.readUInt32LE(at + 12);
-      const payload = len === 0 ? EMPTY : Buffer.from(inbox.subarray(at + 24, at + 24 + len));
+      const payload = len === 0 ? EMPTY : Buffer.from(inbox.subarray(at + 32, at + 32 + len));
       const token: Token = { index: inbox.readUInt32LE(at), seq: inbox.readUInt32LE(at + 4) };
-      out.push({ client: inbox.readDoubleLE(at + 16), opcode: inbox.readUInt32LE(at + 8), payload, [TOKEN]: token } as Request);
-      at += 24 + Math.ceil(len / 8) * 8;
+      out.push({ client: inbox.readDoubleLE(at + 16), pid: inbox.readUInt32LE(at + 24), opcode: inbox.readUInt32LE(at + 8), payload, [TOKEN]: token } as Request);
+      at += 32 + Math.ceil(len / 8) * 8;
     }
     return out;
   }

@@ -156,6 +156,24 @@ describe('FrontDriver and BackDriver', () => {
     expect((await once(c, 'message'))[0]).toEqual({ code: 'ERR_IPC_ACCESS_DENIED' });
   });
 
+  it('tells the service which process each client is', async () => {
+    const name = endpoint('pid');
+    const back = BackDriver.create(name, { buffers: 4, bufferSize: 64 * 1024 });
+    backs.push(back);
+    const pids: number[] = [];
+    void back.serve((req) => {
+      pids.push(req.pid);
+      return { status: 0 };
+    });
+    const a = FrontDriver.attach(name);
+    const b = FrontDriver.attach(name);
+    await a.callAsync(1);
+    await b.callAsync(1);
+    expect(pids).toEqual([process.pid, process.pid]);
+    a.detach();
+    b.detach();
+  });
+
   it('refuses bad options and arguments with codes', () => {
     expect(codeOf(() => FrontDriver.attach('no-such-endpoint-x'))).toBe('ERR_IPC_NOT_FOUND');
     expect(codeOf(() => FrontDriver.attach('a/b'))).toBe('ERR_IPC_INVALID_ARGUMENT');

@@ -12,6 +12,9 @@ use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use polytropon_ipc::{BackDriver, BackOptions, FrontDriver, FrontOptions, Geometry, Waiter};
 
+/// Bytes of the record before each request's payload in `NativeBack::take`.
+const RECORD: usize = 32;
+
 fn to_napi(e: polytropon_ipc::Error) -> Error {
     Error::new(Status::GenericFailure, format!("{}: {e}", e.code()))
 }
@@ -179,8 +182,9 @@ impl NativeBack {
 
     /// Takes up to `max` requests, spinning up to `spinNs` while there are
     /// none; never sleeps (see `wait`). Writes them into `into`, each as a
-    /// 24-byte little-endian record (index u32, seq u32, opcode u32, length
-    /// u32, client f64) followed by its payload padded to 8 bytes, and
+    /// 32-byte little-endian record (index u32, seq u32, opcode u32, length
+    /// u32, client f64, pid u32, 4 zero bytes) followed by its payload
+    /// padded to 8 bytes, and
     /// returns how many. One buffer instead of an object per request: the
     /// JS side builds its objects far more cheaply than Node-API can.
     /// Requests that do not fit wait in `held` for the next call.
@@ -197,7 +201,7 @@ impl NativeBack {
         let (mut at, mut n) = (0usize, 0u32);
         while let Some(r) = held.front() {
             let len = if r.in_place > 0 { r.in_place } else { r.payload.len() };
-            let need = 24 + len.next_multiple_of(8);
+            let need = RECORD + len.next_multiple_of(8);
             if at + need > out.len() {
                 if n == 0 {
                     return Err(Error::new(
@@ -214,6 +218,8 @@ impl NativeBack {
             out[at + 8..at + 12].copy_from_slice(&r.opcode.to_le_bytes());
             out[at + 12..at + 16].copy_from_slice(&(len as u32).to_le_bytes());
             out[at + 16..at + 24].copy_from_slice(&(r.client as f64).to_le_bytes());
+            out[at + 24..at + 28].copy_from_slice(&r.pid.to_le_bytes());
+            out[at + 28..at + 32].fill(0);
             if r.in_place > 0 {
                 let area = self.with(|b| b.request_area((index, seq)))?;
                 let Some((src, _)) = area.filter(|(_, size)| len <= *size) else {
@@ -223,9 +229,9 @@ impl NativeBack {
                 // SAFETY: the request is in flight, so its area is mapped and
                 // `len` bytes long at least; the inbox slice is ours. The
                 // client may scribble on its own request: bytes, not safety.
-                unsafe { std::ptr::copy_nonoverlapping(src, out[at + 24..].as_mut_ptr(), len) };
+                unsafe { std::ptr::copy_nonoverlapping(src, out[at + RECORD..].as_mut_ptr(), len) };
             } else {
-                out[at + 24..at + 24 + len].copy_from_slice(&r.payload);
+                out[at + RECORD..at + RECORD + len].copy_from_slice(&r.payload);
             }
             at += need;
             n += 1;
