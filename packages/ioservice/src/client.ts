@@ -1,29 +1,57 @@
 // A libservice that is a filesystem instance of an I/O service, reached
 // over its shared-memory channel: what iolib stands on, and what a test or
-// a tool uses to talk to a service directly. Arguments are checked here,
-// before a request is sent; errors come back as `-errno` and are rebuilt
-// here in node:fs's shape, with the caller's paths.
+// a tool uses to talk to a service directly. Every operation also has a
+// sync twin (`statSync`...), one blocking call on the channel. Arguments
+// are checked here, before a request is sent; errors come back as `-errno`
+// and are rebuilt here in node:fs's shape, with the caller's paths.
+//
+// Async and sync calls go through two front drivers (a driver makes one
+// call at a time, and a sync call cannot wait behind an async one); the
+// service keeps handles per process, so both see the same handles.
 import { FrontDriver, Opcode, decodeResult, encodeRequest } from '@polytropon/ipc';
-import type { FrontDriverOptions, Message } from '@polytropon/ipc';
+import type { FrontDriverOptions, Message, Reply } from '@polytropon/ipc';
 import { FsError, checkHandle, checkIo, checkNumber, splitPath } from '@polytropon/libservice';
 import type { DirEntry, EntryType, Libservice, RenameOptions, StatFsRecord, StatRecord } from '@polytropon/libservice';
 import { constants } from 'node:fs';
 import { codeOf } from './errno.js';
 
-export class IoServiceClient implements Libservice {
-  readonly #front: FrontDriver;
+/** The sync twins of the contract's operations. */
+export type SyncLibservice = {
+  [K in Exclude<keyof Libservice, 'unmount'> as `${K}Sync`]: (...args: Parameters<Libservice[K]>) => Awaited<ReturnType<Libservice[K]>>;
+};
+
+/** One request: what to send, how to name its errors, what to make of the reply. */
+interface Call<T> {
+  op: Opcode;
+  msg: Message;
+  syscall: string;
+  path?: string | undefined;
+  dest?: string | undefined;
+  result: (reply: Message) => T;
+}
+
+const none = (): void => undefined;
+const asStat = (m: Message) => m as unknown as StatRecord;
+
+export class IoServiceClient implements Libservice, SyncLibservice {
+  readonly #endpoint: string;
+  readonly #options: FrontDriverOptions | undefined;
   readonly #prefix: string;
+  readonly #async: FrontDriver;
+  #sync: FrontDriver | undefined;
   #detached = false;
 
-  private constructor(front: FrontDriver, instance: string) {
-    this.#front = front;
+  private constructor(endpoint: string, instance: string, options: FrontDriverOptions | undefined) {
+    this.#endpoint = endpoint;
+    this.#options = options;
     this.#prefix = '/' + instance;
+    this.#async = FrontDriver.attach(endpoint, options);
   }
 
   /** Attaches to the service at `endpoint` and addresses its instance `instance`. */
   static attach(endpoint: string, instance: string, options?: FrontDriverOptions): IoServiceClient {
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(instance)) throw Object.assign(new TypeError(`invalid instance name '${instance}'`), { code: 'ERR_INVALID_ARG_VALUE' });
-    return new IoServiceClient(FrontDriver.attach(endpoint, options), instance);
+    return new IoServiceClient(endpoint, instance, options);
   }
 
   #path(path: string, name = 'path'): string {
@@ -31,123 +59,227 @@ export class IoServiceClient implements Libservice {
     return path === '/' ? this.#prefix : this.#prefix + path;
   }
 
-  async #call(op: Opcode, msg: Message, syscall: string, path?: string, dest?: string): Promise<Message> {
-    // Detached: the service closed this client's handles; paths are unreachable.
-    if (this.#detached) throw new FsError('fd' in msg ? 'EBADF' : 'ENOTCONN', syscall, path, dest);
-    const reply = await this.#front.callAsync(op, encodeRequest(op, msg));
-    if (reply.status < 0) throw new FsError(codeOf(-reply.status), syscall, path, dest);
-    return reply.data.length === 0 ? {} : decodeResult(op, reply.data);
+  #refuseDetached(c: Call<unknown>): void {
+    // Detached: the service closed this process's handles; paths are unreachable.
+    if (this.#detached) throw new FsError('fd' in c.msg ? 'EBADF' : 'ENOTCONN', c.syscall, c.path, c.dest);
   }
 
-  async open(path: string, flags: number, mode = 0o666): Promise<number> {
-    const m = await this.#call(Opcode.Open, { path: this.#path(path), flags: checkNumber(flags, 'flags'), mode: checkNumber(mode, 'mode') }, 'open', path);
-    return m.fd as number;
+  #reply<T>(c: Call<T>, reply: Reply): T {
+    if (reply.status < 0) throw new FsError(codeOf(-reply.status), c.syscall, c.path, c.dest);
+    return c.result(reply.data.length === 0 ? {} : decodeResult(c.op, reply.data));
   }
 
-  async close(handle: number): Promise<void> {
-    await this.#call(Opcode.Close, { fd: checkHandle(handle) }, 'close');
+  async #send<T>(c: Call<T>): Promise<T> {
+    this.#refuseDetached(c);
+    return this.#reply(c, await this.#async.callAsync(c.op, encodeRequest(c.op, c.msg)));
   }
 
-  async read(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
+  #sendSync<T>(c: Call<T>): T {
+    this.#refuseDetached(c);
+    this.#sync ??= FrontDriver.attach(this.#endpoint, this.#options);
+    return this.#reply(c, this.#sync.call(c.op, encodeRequest(c.op, c.msg)));
+  }
+
+  // --- the requests ----------------------------------------------------------
+
+  #open(path: string, flags: number, mode = 0o666): Call<number> {
+    const msg = { path: this.#path(path), flags: checkNumber(flags, 'flags'), mode: checkNumber(mode, 'mode') };
+    return { op: Opcode.Open, msg, syscall: 'open', path, result: (m) => m.fd as number };
+  }
+  #close(handle: number): Call<void> {
+    return { op: Opcode.Close, msg: { fd: checkHandle(handle) }, syscall: 'close', result: none };
+  }
+  #read(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Call<number> {
     checkIo(buffer, offset, length, position);
-    const m = await this.#call(Opcode.Read, { fd: checkHandle(handle), length, position: position ?? -1 }, 'read');
-    const data = m.data as Buffer;
-    buffer.set(data, offset);
-    return data.length;
+    const msg = { fd: checkHandle(handle), length, position: position ?? -1 };
+    const result = (m: Message) => {
+      const data = m.data as Buffer;
+      buffer.set(data, offset);
+      return data.length;
+    };
+    return { op: Opcode.Read, msg, syscall: 'read', result };
   }
-
-  async write(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
+  #write(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Call<number> {
     checkIo(buffer, offset, length, position);
-    const m = await this.#call(Opcode.Write, { fd: checkHandle(handle), position: position ?? -1, data: Buffer.from(buffer.buffer, buffer.byteOffset + offset, length) }, 'write');
-    return m.written as number;
+    const msg = { fd: checkHandle(handle), position: position ?? -1, data: Buffer.from(buffer.buffer, buffer.byteOffset + offset, length) };
+    return { op: Opcode.Write, msg, syscall: 'write', result: (m) => m.written as number };
   }
-
-  async stat(path: string): Promise<StatRecord> {
-    return (await this.#call(Opcode.Stat, { path: this.#path(path) }, 'stat', path)) as unknown as StatRecord;
+  #pathCall<T>(op: Opcode, syscall: string, path: string, extra: Message, result: (m: Message) => T): Call<T> {
+    return { op, msg: { path: this.#path(path), ...extra }, syscall, path, result };
   }
-
-  async lstat(path: string): Promise<StatRecord> {
-    return (await this.#call(Opcode.Lstat, { path: this.#path(path) }, 'lstat', path)) as unknown as StatRecord;
+  #handleCall<T>(op: Opcode, syscall: string, handle: number, extra: Message, result: (m: Message) => T): Call<T> {
+    return { op, msg: { fd: checkHandle(handle), ...extra }, syscall, result };
   }
-
-  async fstat(handle: number): Promise<StatRecord> {
-    return (await this.#call(Opcode.Fstat, { fd: checkHandle(handle) }, 'fstat')) as unknown as StatRecord;
+  #readdir(path: string): Call<DirEntry[]> {
+    return this.#pathCall(Opcode.Readdir, 'scandir', path, {}, (m) => (m.entries as { name: string; type: number }[]).map((e) => ({ name: e.name, type: e.type as EntryType })));
   }
-
-  async readdir(path: string): Promise<DirEntry[]> {
-    const m = await this.#call(Opcode.Readdir, { path: this.#path(path) }, 'scandir', path);
-    return (m.entries as { name: string; type: number }[]).map((e) => ({ name: e.name, type: e.type as EntryType }));
+  #rename(from: string, to: string, options: RenameOptions = {}): Call<void> {
+    const msg = { from: this.#path(from, 'from'), to: this.#path(to, 'to'), flags: options.noReplace === true ? 1 : 0 };
+    return { op: Opcode.Rename, msg, syscall: 'rename', path: from, dest: to, result: none };
   }
-
-  async mkdir(path: string, mode = 0o777): Promise<void> {
-    await this.#call(Opcode.Mkdir, { path: this.#path(path), mode: checkNumber(mode, 'mode') }, 'mkdir', path);
+  #link(existing: string, path: string): Call<void> {
+    return { op: Opcode.Link, msg: { existing: this.#path(existing, 'existing'), path: this.#path(path) }, syscall: 'link', path: existing, dest: path, result: none };
   }
-
-  async rmdir(path: string): Promise<void> {
-    await this.#call(Opcode.Rmdir, { path: this.#path(path) }, 'rmdir', path);
-  }
-
-  async unlink(path: string): Promise<void> {
-    await this.#call(Opcode.Unlink, { path: this.#path(path) }, 'unlink', path);
-  }
-
-  async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
-    await this.#call(Opcode.Rename, { from: this.#path(from, 'from'), to: this.#path(to, 'to'), flags: options.noReplace === true ? 1 : 0 }, 'rename', from, to);
-  }
-
-  async link(existing: string, path: string): Promise<void> {
-    await this.#call(Opcode.Link, { existing: this.#path(existing, 'existing'), path: this.#path(path) }, 'link', existing, path);
-  }
-
-  async symlink(target: string, path: string): Promise<void> {
+  #symlink(target: string, path: string): Call<void> {
     if (typeof target !== 'string' || target.includes('\0')) splitPath(target, 'target');
-    await this.#call(Opcode.Symlink, { target, path: this.#path(path) }, 'symlink', target, path);
+    return { op: Opcode.Symlink, msg: { target, path: this.#path(path) }, syscall: 'symlink', path: target, dest: path, result: none };
   }
 
+  // --- async operations (the Libservice contract) ------------------------------
+
+  async open(path: string, flags: number, mode?: number): Promise<number> {
+    return this.#send(this.#open(path, flags, mode));
+  }
+  async close(handle: number): Promise<void> {
+    return this.#send(this.#close(handle));
+  }
+  async read(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
+    return this.#send(this.#read(handle, buffer, offset, length, position));
+  }
+  async write(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
+    return this.#send(this.#write(handle, buffer, offset, length, position));
+  }
+  async stat(path: string): Promise<StatRecord> {
+    return this.#send(this.#pathCall(Opcode.Stat, 'stat', path, {}, asStat));
+  }
+  async lstat(path: string): Promise<StatRecord> {
+    return this.#send(this.#pathCall(Opcode.Lstat, 'lstat', path, {}, asStat));
+  }
+  async fstat(handle: number): Promise<StatRecord> {
+    return this.#send(this.#handleCall(Opcode.Fstat, 'fstat', handle, {}, asStat));
+  }
+  async readdir(path: string): Promise<DirEntry[]> {
+    return this.#send(this.#readdir(path));
+  }
+  async mkdir(path: string, mode = 0o777): Promise<void> {
+    return this.#send(this.#pathCall(Opcode.Mkdir, 'mkdir', path, { mode: checkNumber(mode, 'mode') }, none));
+  }
+  async rmdir(path: string): Promise<void> {
+    return this.#send(this.#pathCall(Opcode.Rmdir, 'rmdir', path, {}, none));
+  }
+  async unlink(path: string): Promise<void> {
+    return this.#send(this.#pathCall(Opcode.Unlink, 'unlink', path, {}, none));
+  }
+  async rename(from: string, to: string, options?: RenameOptions): Promise<void> {
+    return this.#send(this.#rename(from, to, options));
+  }
+  async link(existing: string, path: string): Promise<void> {
+    return this.#send(this.#link(existing, path));
+  }
+  async symlink(target: string, path: string): Promise<void> {
+    return this.#send(this.#symlink(target, path));
+  }
   async readlink(path: string): Promise<string> {
-    return (await this.#call(Opcode.Readlink, { path: this.#path(path) }, 'readlink', path)).target as string;
+    return this.#send(this.#pathCall(Opcode.Readlink, 'readlink', path, {}, (m) => m.target as string));
   }
-
   async truncate(path: string, length: number): Promise<void> {
-    await this.#call(Opcode.Truncate, { path: this.#path(path), length: checkNumber(length, 'length') }, 'open', path);
+    return this.#send(this.#pathCall(Opcode.Truncate, 'open', path, { length: checkNumber(length, 'length') }, none));
   }
-
   async ftruncate(handle: number, length: number): Promise<void> {
-    await this.#call(Opcode.Ftruncate, { fd: checkHandle(handle), length: checkNumber(length, 'length') }, 'ftruncate');
+    return this.#send(this.#handleCall(Opcode.Ftruncate, 'ftruncate', handle, { length: checkNumber(length, 'length') }, none));
   }
-
   async fsync(handle: number): Promise<void> {
-    await this.#call(Opcode.Fsync, { fd: checkHandle(handle) }, 'fsync');
+    return this.#send(this.#handleCall(Opcode.Fsync, 'fsync', handle, {}, none));
   }
-
   async fdatasync(handle: number): Promise<void> {
-    await this.#call(Opcode.Fdatasync, { fd: checkHandle(handle) }, 'fdatasync');
+    return this.#send(this.#handleCall(Opcode.Fdatasync, 'fdatasync', handle, {}, none));
   }
-
   async chmod(path: string, mode: number): Promise<void> {
-    await this.#call(Opcode.Chmod, { path: this.#path(path), mode: checkNumber(mode, 'mode') }, 'chmod', path);
+    return this.#send(this.#pathCall(Opcode.Chmod, 'chmod', path, { mode: checkNumber(mode, 'mode') }, none));
   }
-
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    await this.#call(Opcode.Chown, { path: this.#path(path), uid: checkNumber(uid, 'uid'), gid: checkNumber(gid, 'gid') }, 'chown', path);
+    return this.#send(this.#pathCall(Opcode.Chown, 'chown', path, { uid: checkNumber(uid, 'uid'), gid: checkNumber(gid, 'gid') }, none));
   }
-
   async utimes(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    await this.#call(Opcode.Utimes, { path: this.#path(path), atimeMs, mtimeMs }, 'utime', path);
+    return this.#send(this.#pathCall(Opcode.Utimes, 'utime', path, { atimeMs, mtimeMs }, none));
   }
-
   async access(path: string, mode: number = constants.F_OK): Promise<void> {
-    await this.#call(Opcode.Access, { path: this.#path(path), mode: checkNumber(mode, 'mode') }, 'access', path);
+    return this.#send(this.#pathCall(Opcode.Access, 'access', path, { mode: checkNumber(mode, 'mode') }, none));
   }
-
   async statfs(path: string): Promise<StatFsRecord> {
-    return (await this.#call(Opcode.Statfs, { path: this.#path(path) }, 'statfs', path)) as unknown as StatFsRecord;
+    return this.#send(this.#pathCall(Opcode.Statfs, 'statfs', path, {}, (m) => m as unknown as StatFsRecord));
   }
 
-  /** Detaches from the service, which closes every handle this client held. */
+  // --- sync twins ------------------------------------------------------------------
+
+  openSync(path: string, flags: number, mode?: number): number {
+    return this.#sendSync(this.#open(path, flags, mode));
+  }
+  closeSync(handle: number): void {
+    this.#sendSync(this.#close(handle));
+  }
+  readSync(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
+    return this.#sendSync(this.#read(handle, buffer, offset, length, position));
+  }
+  writeSync(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
+    return this.#sendSync(this.#write(handle, buffer, offset, length, position));
+  }
+  statSync(path: string): StatRecord {
+    return this.#sendSync(this.#pathCall(Opcode.Stat, 'stat', path, {}, asStat));
+  }
+  lstatSync(path: string): StatRecord {
+    return this.#sendSync(this.#pathCall(Opcode.Lstat, 'lstat', path, {}, asStat));
+  }
+  fstatSync(handle: number): StatRecord {
+    return this.#sendSync(this.#handleCall(Opcode.Fstat, 'fstat', handle, {}, asStat));
+  }
+  readdirSync(path: string): DirEntry[] {
+    return this.#sendSync(this.#readdir(path));
+  }
+  mkdirSync(path: string, mode = 0o777): void {
+    this.#sendSync(this.#pathCall(Opcode.Mkdir, 'mkdir', path, { mode: checkNumber(mode, 'mode') }, none));
+  }
+  rmdirSync(path: string): void {
+    this.#sendSync(this.#pathCall(Opcode.Rmdir, 'rmdir', path, {}, none));
+  }
+  unlinkSync(path: string): void {
+    this.#sendSync(this.#pathCall(Opcode.Unlink, 'unlink', path, {}, none));
+  }
+  renameSync(from: string, to: string, options?: RenameOptions): void {
+    this.#sendSync(this.#rename(from, to, options));
+  }
+  linkSync(existing: string, path: string): void {
+    this.#sendSync(this.#link(existing, path));
+  }
+  symlinkSync(target: string, path: string): void {
+    this.#sendSync(this.#symlink(target, path));
+  }
+  readlinkSync(path: string): string {
+    return this.#sendSync(this.#pathCall(Opcode.Readlink, 'readlink', path, {}, (m) => m.target as string));
+  }
+  truncateSync(path: string, length: number): void {
+    this.#sendSync(this.#pathCall(Opcode.Truncate, 'open', path, { length: checkNumber(length, 'length') }, none));
+  }
+  ftruncateSync(handle: number, length: number): void {
+    this.#sendSync(this.#handleCall(Opcode.Ftruncate, 'ftruncate', handle, { length: checkNumber(length, 'length') }, none));
+  }
+  fsyncSync(handle: number): void {
+    this.#sendSync(this.#handleCall(Opcode.Fsync, 'fsync', handle, {}, none));
+  }
+  fdatasyncSync(handle: number): void {
+    this.#sendSync(this.#handleCall(Opcode.Fdatasync, 'fdatasync', handle, {}, none));
+  }
+  chmodSync(path: string, mode: number): void {
+    this.#sendSync(this.#pathCall(Opcode.Chmod, 'chmod', path, { mode: checkNumber(mode, 'mode') }, none));
+  }
+  chownSync(path: string, uid: number, gid: number): void {
+    this.#sendSync(this.#pathCall(Opcode.Chown, 'chown', path, { uid: checkNumber(uid, 'uid'), gid: checkNumber(gid, 'gid') }, none));
+  }
+  utimesSync(path: string, atimeMs: number, mtimeMs: number): void {
+    this.#sendSync(this.#pathCall(Opcode.Utimes, 'utime', path, { atimeMs, mtimeMs }, none));
+  }
+  accessSync(path: string, mode: number = constants.F_OK): void {
+    this.#sendSync(this.#pathCall(Opcode.Access, 'access', path, { mode: checkNumber(mode, 'mode') }, none));
+  }
+  statfsSync(path: string): StatFsRecord {
+    return this.#sendSync(this.#pathCall(Opcode.Statfs, 'statfs', path, {}, (m) => m as unknown as StatFsRecord));
+  }
+
+  /** Detaches from the service, which closes every handle of this process once its last client is gone. */
   async unmount(): Promise<void> {
     if (this.#detached) return;
     this.#detached = true;
-    this.#front.detach();
+    this.#async.detach();
+    this.#sync?.detach();
   }
 }

@@ -3,4 +3,5 @@
 export { IoService } from './service.js';
 export type { IoServiceOptions, IoServiceStats } from './service.js';
 export { IoServiceClient } from './client.js';
+export type { SyncLibservice } from './client.js';
 export type { OperationStats } from './stats.js';
