@@ -1,75 +1,16 @@
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { constants, mkdirSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { constants as os } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FrontDriver, Opcode, encodeRequest } from '@polytropon/ipc';
 import type { Libservice } from '@polytropon/libservice';
-import { describeConformance, expectCode, readFile, temporaryDirectory, writeFile } from '@polytropon/libservice/conformance';
+import { describeConformance, expectCode, readFile, writeFile } from '@polytropon/libservice/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoServiceClient } from './client.js';
-import type { IoServiceStats } from './service.js';
+import { instance, ServiceProcess } from './fixtures/service-process.js';
 
-const serviceScript = fileURLToPath(new URL('./fixtures/service.mjs', import.meta.url));
 const clientScript = fileURLToPath(new URL('./fixtures/client.mjs', import.meta.url));
-
-/** An I/O service process and a way to drive it. */
-class ServiceProcess {
-  readonly child: ChildProcess;
-  readonly endpoint: string;
-  #id = 0;
-
-  private constructor(child: ChildProcess, endpoint: string) {
-    this.child = child;
-    this.endpoint = endpoint;
-  }
-
-  static async start(name: string, options: object = {}): Promise<ServiceProcess> {
-    const endpoint = `ioservice-test-${name}-${process.pid}`;
-    const child = fork(serviceScript, [endpoint, JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const [m] = (await once(child, 'message')) as [{ ready?: boolean }];
-    if (!m.ready) throw new Error('the service did not start');
-    return new ServiceProcess(child, endpoint);
-  }
-
-  async request<T = Record<string, unknown>>(msg: object): Promise<T> {
-    const id = ++this.#id;
-    this.child.send({ id, ...msg });
-    for (;;) {
-      const [m] = (await once(this.child, 'message')) as [{ id: number; error?: string }];
-      if (m.id !== id) continue;
-      if (m.error) throw new Error(m.error);
-      return m as T;
-    }
-  }
-
-  async stats(): Promise<IoServiceStats> {
-    return (await this.request<{ stats: IoServiceStats }>({ stats: true })).stats;
-  }
-
-  stop(): Promise<unknown> {
-    return this.request({ stop: true });
-  }
-}
-
-let instances = 0;
-/** A fresh instance of the service: a union of an empty upper over `lowers` empty directories. */
-async function instance(svc: ServiceProcess, lowers = 1) {
-  const dir = await temporaryDirectory('ioservice-');
-  const dirs = Array.from({ length: lowers + 1 }, (_, i) => join(dir.path, `b${i}`));
-  for (const d of dirs) mkdirSync(d);
-  const name = `i${++instances}`;
-  await svc.request({ mount: name, dirs, union: true });
-  return {
-    name,
-    dirs,
-    dispose: async () => {
-      await svc.request({ unmount: name });
-      await dir.remove();
-    },
-  };
-}
 
 const until = async (f: () => Promise<boolean>, ms = 5000) => {
   const end = Date.now() + ms;

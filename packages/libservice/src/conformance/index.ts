@@ -34,12 +34,13 @@ export interface ConformanceOptions {
   /** Per-test timeout in milliseconds (default vitest's configured one). */
   timeout?: number;
   /**
-   * True only for the suite's own run against plain node:fs on a directory:
-   * skips what the contract adds to node:fs (a service rooted at '/': the
-   * root's '..' and absolute symlinks stay inside; relative paths and
-   * negative positions are refused).
+   * True for node:fs itself and for libraries shaped like it over a
+   * directory (the suite's own run against node:fs, iolib on a mount):
+   * skips what only a service rooted at '/' does (the root's '..' and
+   * absolute symlinks stay inside; relative paths and negative positions
+   * are refused).
    */
-  nodeFsReference?: boolean;
+  nodeFsPaths?: boolean;
 }
 
 /** A fresh temporary directory and its removal. */
@@ -102,7 +103,7 @@ const names = async (s: Libservice, p: string) => (await s.readdir(p)).map((e) =
 
 /** Declares the whole suite for the services `create` makes. */
 export function describeConformance(name: string, create: () => Promise<ConformanceTarget>, options: ConformanceOptions = {}): void {
-  const rooted = options.nodeFsReference !== true; // the contract's own rules apply
+  const rooted = options.nodeFsPaths !== true; // the contract's own rules apply
   const test = (title: string, body: (s: Libservice) => Promise<void>, timeout = options.timeout) =>
     it(
       title,

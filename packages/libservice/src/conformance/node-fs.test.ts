@@ -4,4 +4,4 @@ import { describeConformance, nodeFsLibservice, temporaryDirectory } from './ind
 describeConformance('node:fs (the reference)', async () => {
   const dir = await temporaryDirectory('nodefs-');
   return { service: nodeFsLibservice(dir.path), dispose: dir.remove };
-}, { nodeFsReference: true });
+}, { nodeFsPaths: true });

@@ -1,0 +1,239 @@
+import { execFile, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { EntryType, FsError, type DirEntry, type Libservice } from '@polytropon/libservice';
+import { describeConformance } from '@polytropon/libservice/conformance';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { instance, ServiceProcess } from '../../ioservice/src/fixtures/service-process.js';
+import { createIoLibrary, FD_BASE, type IoLibrary } from './library.js';
+import type { IoDirent } from './records.js';
+import { IoFileHandle } from './file-handle.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const registerHook = fileURLToPath(new URL('../dist/register.js', import.meta.url));
+
+let svc: ServiceProcess;
+beforeAll(async () => {
+  svc = await ServiceProcess.start('iolib');
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+let mounts = 0;
+/** A fresh instance mounted at a fresh mount point, and a library with that mount. */
+async function mounted() {
+  const inst = await instance(svc);
+  const point = `/mnt/iolib-test-${process.pid}-${++mounts}`;
+  const lib = createIoLibrary({ mounts: { [point]: `${svc.endpoint}/${inst.name}` } });
+  return { inst, point, lib, upper: inst.dirs[0]! };
+}
+
+const typeOf = (d: IoDirent): DirEntry['type'] =>
+  d.isFile() ? EntryType.File : d.isDirectory() ? EntryType.Directory : d.isSymbolicLink() ? EntryType.Symlink : EntryType.Unknown;
+
+/**
+ * iolib seen as a libservice, through its callback API (`sync: false`) or
+ * its sync API: the conformance suite then checks iolib end to end
+ * (iolib -> ipc -> ioservice -> union -> local). Errors name the caller's
+ * paths; the facade maps them back to paths within the mount.
+ */
+function asLibservice(lib: IoLibrary, point: string, sync: boolean): Libservice {
+  // A path that is not a string goes to iolib as it is, for its own TypeError.
+  const at = (p: string) => (typeof p !== 'string' ? p : p === '/' ? point : point + p);
+  const inner = (e: unknown) => {
+    if (!(e instanceof FsError)) return e;
+    const strip = (p?: string) => (p === undefined ? undefined : p === point ? '/' : p.startsWith(point + '/') ? p.slice(point.length) : p);
+    return new FsError(e.code as never, e.syscall, strip(e.path), strip(e.dest));
+  };
+  const l = lib as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const run = async <T>(name: string, ...args: unknown[]): Promise<T> => {
+    try {
+      if (sync) return l[`${name}Sync`]!(...args) as T;
+      return await new Promise<T>((res, rej) => l[name]!(...args, (e: unknown, v: T) => (e ? rej(e) : res(v))));
+    } catch (e) {
+      throw inner(e);
+    }
+  };
+  return {
+    open: (p, flags, mode = 0o666) => run('open', at(p), flags, mode),
+    close: (h) => run('close', h),
+    read: (h, b, o, n, pos) => run('read', h, b, o, n, pos),
+    write: (h, b, o, n, pos) => run('write', h, b, o, n, pos),
+    stat: (p) => run('stat', at(p)),
+    lstat: (p) => run('lstat', at(p)),
+    fstat: (h) => run('fstat', h),
+    readdir: async (p) => (await run<IoDirent[]>('readdir', at(p), { withFileTypes: true })).map((d) => ({ name: d.name, type: typeOf(d) })),
+    mkdir: (p, mode = 0o777) => run('mkdir', at(p), { mode }),
+    rmdir: (p) => run('rmdir', at(p)),
+    unlink: (p) => run('unlink', at(p)),
+    rename: async (from, to, o) => {
+      // node:fs has no noReplace: as the oracle does it.
+      if (o?.noReplace === true) {
+        await run('lstat', at(from));
+        if (await run('lstat', at(to)).then(() => true, () => false)) throw new FsError('EEXIST', 'rename', from, to);
+      }
+      return run('rename', at(from), at(to));
+    },
+    link: (a, b) => run('link', at(a), at(b)),
+    symlink: (t, p) => run('symlink', t, at(p)),
+    readlink: (p) => run('readlink', at(p)),
+    truncate: (p, n) => run('truncate', at(p), n),
+    ftruncate: (h, n) => run('ftruncate', h, n),
+    fsync: (h) => run('fsync', h),
+    fdatasync: (h) => run('fdatasync', h),
+    chmod: (p, m) => run('chmod', at(p), m),
+    chown: (p, u, g) => run('chown', at(p), u, g),
+    utimes: (p, a, m) => run('utimes', at(p), a / 1000, m / 1000),
+    access: (p, m) => run('access', at(p), m),
+    statfs: (p) => run('statfs', at(p)),
+    unmount: () => lib.detach(),
+  };
+}
+
+for (const sync of [false, true]) {
+  describeConformance(`iolib ${sync ? 'sync' : 'callback'} API end to end (iolib -> ipc -> ioservice -> union -> local)`, async () => {
+    const m = await mounted();
+    return { service: asLibservice(m.lib, m.point, sync), dispose: m.inst.dispose };
+  }, { nodeFsPaths: true });
+}
+
+describe('createIoLibrary', () => {
+  it('serves mounted paths from the service and leaves every other path to node:fs', async () => {
+    const { lib, point, upper, inst } = await mounted();
+    lib.writeFileSync(`${point}/hello.txt`, 'through the service');
+    expect(readFileSync(join(upper, 'hello.txt'), 'utf8')).toBe('through the service');
+    expect(existsSync(point)).toBe(false); // nothing at the mount point on the host
+    expect(lib.readFileSync(`${point}/hello.txt`, 'utf8')).toBe('through the service');
+    expect(await lib.promises.readFile(`${point}/hello.txt`, 'utf8')).toBe('through the service');
+    const kernel = join(inst.dirs[1]!, '..', 'kernel.txt');
+    lib.writeFileSync(kernel, 'on the kernel path');
+    expect(readFileSync(kernel, 'utf8')).toBe('on the kernel path');
+    expect(lib.existsSync(`${point}/hello.txt`)).toBe(true);
+    expect(lib.existsSync(`${point}/nope`)).toBe(false);
+    await lib.detach();
+    await inst.dispose();
+  });
+
+  it('gives mounted files descriptors that never collide with the kernel ones', async () => {
+    const { lib, point, inst } = await mounted();
+    const fd = lib.openSync(`${point}/f`, 'w');
+    expect(fd).toBeGreaterThanOrEqual(FD_BASE);
+    const kfd = lib.openSync(join(inst.dirs[1]!, '..', 'k'), 'w');
+    expect(kfd).toBeLessThan(FD_BASE);
+    lib.writeSync(fd, 'mounted');
+    lib.writeSync(kfd, 'kernel');
+    lib.closeSync(fd);
+    lib.closeSync(kfd);
+    expect(() => lib.closeSync(fd)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    await lib.detach();
+    await inst.dispose();
+  });
+
+  it('promise API: FileHandle, mkdir -p, readdir with types, rm -r, realpath, rename across mounts is EXDEV', async () => {
+    const { lib, point, inst } = await mounted();
+    const p = lib.promises;
+    expect(await p.mkdir(`${point}/a/b/c`, { recursive: true })).toBe(`${point}/a`);
+    const fh = (await p.open(`${point}/a/b/c/file`, 'w+')) as IoFileHandle;
+    expect(fh).toBeInstanceOf(IoFileHandle);
+    await fh.write('handle data');
+    const buf = Buffer.alloc(6);
+    expect((await fh.read(buf, 0, 6, 7)).bytesRead).toBe(4);
+    expect((await fh.stat()).size).toBe(11);
+    await fh.close();
+    expect(fh.fd).toBe(-1);
+    await p.symlink('a/b', `${point}/ab`);
+    expect(await p.realpath(`${point}/ab/c/file`)).toBe(`${point}/a/b/c/file`);
+    const entries = (await p.readdir(`${point}/a/b`, { withFileTypes: true })) as IoDirent[];
+    expect(entries.map((e) => [e.name, e.isDirectory()])).toEqual([['c', true]]);
+    await expect(p.rename(`${point}/a`, join(inst.dirs[1]!, '..', 'x'))).rejects.toMatchObject({ code: 'EXDEV', syscall: 'rename' });
+    await p.rm(`${point}/a`, { recursive: true });
+    expect(await p.readdir(point)).toEqual(['ab']);
+    await lib.detach();
+    await inst.dispose();
+  });
+
+  it('errors are node:fs errors with the caller paths', async () => {
+    const { lib, point, inst } = await mounted();
+    let err: NodeJS.ErrnoException | undefined;
+    try {
+      lib.statSync(`${point}/missing`);
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    expect(err).toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'stat', path: `${point}/missing` });
+    expect(err?.message).toBe(`ENOENT: no such file or directory, stat '${point}/missing'`);
+    await lib.detach();
+    await inst.dispose();
+  });
+
+  it('streams read and write mounted files', async () => {
+    const { lib, point, inst } = await mounted();
+    const out = lib.createWriteStream(`${point}/stream.txt`);
+    for (let i = 0; i < 1000; i++) out.write(`line ${i}\n`);
+    out.end();
+    await once(out, 'finish');
+    let text = '';
+    for await (const chunk of lib.createReadStream(`${point}/stream.txt`, { encoding: 'utf8', highWaterMark: 1024 })) text += chunk;
+    expect(text.split('\n').length).toBe(1001);
+    expect(text.startsWith('line 0\nline 1\n')).toBe(true);
+    await lib.detach();
+    await inst.dispose();
+  });
+
+  it('processes and worker threads see each other at once; appends from two processes interleave without loss', async () => {
+    const { lib, point, inst } = await mounted();
+    const mountsEnv = JSON.stringify({ [point]: `${svc.endpoint}/${inst.name}` });
+    const writers = [0, 1].map((n) => fork(fixture('appender.mjs'), [mountsEnv, `${point}/log`, String(n), '300'], { stdio: 'inherit' }));
+    await Promise.all(writers.map((w) => once(w, 'exit')));
+    const lines = (lib.readFileSync(`${point}/log`, 'utf8') as string).trim().split('\n');
+    expect(lines.length).toBe(600);
+    for (const n of [0, 1]) expect(lines.filter((l) => l.startsWith(`${n}:`)).map((l) => Number(l.split(':')[1]))).toEqual([...Array(300).keys()]);
+    // A worker thread writes; this thread reads it the moment the worker says so.
+    const w = new Worker(fixture('worker-writer.mjs'), { workerData: { mounts: mountsEnv, path: `${point}/from-worker` } });
+    await once(w, 'message');
+    expect(lib.readFileSync(`${point}/from-worker`, 'utf8')).toBe('written by a worker');
+    await w.terminate();
+    await lib.detach();
+    await inst.dispose();
+  });
+
+  it('node --import @polytropon/iolib/register routes an unmodified application', async () => {
+    const { point, upper, inst, lib } = await mounted();
+    const env = { ...process.env, POLYTROPON_MOUNTS: `${point}=${svc.endpoint}/${inst.name}` };
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', registerHook, fixture('plain-app.mjs'), point], { env });
+    expect(stdout.trim()).toBe('plain fs, promises and streams: ok');
+    expect(readFileSync(join(upper, 'app', 'data.txt'), 'utf8')).toBe('written by fs.writeFileSync+appended');
+    expect(existsSync(point)).toBe(false);
+    await lib.detach();
+    await inst.dispose();
+  });
+});
+
+describe('iolib when its service goes', () => {
+  it('calls fail promptly with a clear error, and work again once a service is back', async () => {
+    const own = await ServiceProcess.start('iolib-restart');
+    const inst = await instance(own);
+    const point = `/mnt/iolib-restart-${process.pid}`;
+    const lib = createIoLibrary({ mounts: { [point]: `${own.endpoint}/${inst.name}` } });
+    lib.writeFileSync(`${point}/f`, 'before');
+    const fd = lib.openSync(`${point}/f`, 'r');
+    own.child.kill('SIGKILL');
+    await once(own.child, 'exit');
+    const t0 = Date.now();
+    expect(() => lib.statSync(`${point}/f`)).toThrow(expect.objectContaining({ code: 'ERR_IPC_SERVICE_GONE' }));
+    expect(Date.now() - t0).toBeLessThan(3000);
+    // A new service on the same endpoint, serving the same directories.
+    const again = await ServiceProcess.start('iolib-restart');
+    await again.request({ mount: inst.name, dirs: inst.dirs, union: true });
+    expect(lib.readFileSync(`${point}/f`, 'utf8')).toBe('before');
+    // The descriptor opened through the dead service is gone with it.
+    expect(() => lib.readSync(fd, Buffer.alloc(1))).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    await lib.detach();
+    await again.stop();
+  });
+});
