@@ -202,6 +202,23 @@ describe('createIoLibrary', () => {
     await inst.dispose();
   });
 
+  it('an application killed mid-work loses nothing it fsynced, and leaks no handle in the service', async () => {
+    const { lib, point, upper, inst } = await mounted();
+    const before = (await svc.stats()).openHandles;
+    const mountsEnv = JSON.stringify({ [point]: `${svc.endpoint}/${inst.name}` });
+    const app = fork(fixture('fsync-then-hang.mjs'), [mountsEnv, `${point}/record`], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    await once(app.stdout!, 'data');
+    expect((await svc.stats()).openHandles).toBe(before + 11);
+    app.kill('SIGKILL');
+    await once(app, 'exit');
+    expect(readFileSync(join(upper, 'record'), 'utf8')).toBe('acknowledged and fsynced');
+    const end = Date.now() + 5000;
+    while ((await svc.stats()).openHandles !== before && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect((await svc.stats()).openHandles).toBe(before);
+    await lib.detach();
+    await inst.dispose();
+  });
+
   it('node --import @polytropon/iolib/register routes an unmodified application', async () => {
     const { point, upper, inst, lib } = await mounted();
     const env = { ...process.env, POLYTROPON_MOUNTS: `${point}=${svc.endpoint}/${inst.name}` };

@@ -5,3 +5,4 @@ export type { IoServiceOptions, IoServiceStats } from './service.js';
 export { IoServiceClient } from './client.js';
 export type { SyncLibservice } from './client.js';
 export type { OperationStats } from './stats.js';
+export { ServiceConfig, StackConfig, buildStack, parseConfig } from './config.js';
