@@ -129,6 +129,7 @@ export class BackDriver {
       let pending = 0;
       while (!this.#stop) {
         const batch = this.take(64, spinNs);
+        let answered: Promise<unknown>[] | undefined;
         for (const req of batch) {
           let r: HandlerResult | Promise<HandlerResult>;
           try {
@@ -139,7 +140,7 @@ export class BackDriver {
           }
           if (r instanceof Promise) {
             pending++;
-            r.then((v) => answer(req, v), () => fail(req)).finally(() => pending--);
+            (answered ??= []).push(r.then((v) => answer(req, v), () => fail(req)).finally(() => pending--));
           } else answer(req, r);
         }
         const now = Date.now();
@@ -150,11 +151,19 @@ export class BackDriver {
         if (batch.length === 0) {
           await this.wait(idleMs);
           lastYield = Date.now();
-        } else if (pending > 0 || now - lastYield >= 1) {
-          // Busy: stay on the fast path, but let async handlers, timers and
-          // I/O run at least every millisecond.
+        } else if (now - lastYield >= 1) {
+          // Busy: stay on the fast path, but let timers and I/O run at
+          // least every millisecond.
           await immediate();
           lastYield = Date.now();
+        } else if (answered !== undefined) {
+          // Handlers that finish on microtasks alone (a libservice making
+          // its system calls inline) are answered before the next take,
+          // without a turn of the event loop; one that waits for I/O lets
+          // the loop turn and is answered when its I/O is done.
+          await Promise.race([Promise.allSettled(answered), immediate()]);
+        } else if (pending > 0) {
+          await immediate();
         }
       }
     })();

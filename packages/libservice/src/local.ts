@@ -4,10 +4,12 @@
 // '..' stops at the root, absolute symlinks resolve from the root, and
 // symlinks planted in the tree cannot lead out of it.
 //
-// How: a path whose host form has no symlinks and no '..' is used as it is,
-// once realpath(3) confirms that (one call). Any other path is resolved
-// here, one component at a time with lstat and readlink, and the host path
-// handed to the system call has no symlink left in it. Node has no openat2;
+// How: every path is resolved here, one component below the root at a time
+// with lstat (and readlink for a symlink), and the host path handed to the
+// system call has no symlink left in it. The lstat of the final component
+// doubles as the answer of stat and lstat, so a stat of '/f' is one system
+// call, as on the kernel path (realpath(3) would lstat the root's own
+// components too, and then the call itself). Node has no openat2;
 // the window that remains is a concurrent rename of a directory of the
 // service into a symlink between our resolution and the call (another
 // process writing the same tree). The final component is opened with
@@ -82,55 +84,32 @@ export class LocalLibservice implements Libservice {
 
   /**
    * The host path for a service path, with every symlink resolved beneath
-   * the root except, when `follow` is false, the final component. Returns
-   * whether the final component was checked to be no symlink (or absent).
+   * the root except, when `follow` is false, the final component. Says
+   * whether the final component was checked to be no symlink (or absent),
+   * and its attributes when the check found it.
    */
-  async #resolve(path: string, syscall: string, follow: boolean): Promise<{ host: string; checked: boolean }> {
+  async #resolve(path: string, syscall: string, follow: boolean): Promise<{ host: string; checked: boolean; st?: fs.Stats }> {
     if (this.#unmounted) throw new FsError('ENOTCONN', syscall, path);
-    const parts = splitPath(path);
-    const host = this.#root + '/' + parts.join('/');
-    if (parts.length === 0) return { host: this.#root || '/', checked: true };
-    if (!parts.includes('..')) {
-      const parent = host.slice(0, host.lastIndexOf('/')) || '/';
-      try {
-        if (follow) {
-          if ((await this.#sys.realpath(host)) === host) return { host, checked: true };
-        } else if (parts.length === 1 || (await this.#sys.realpath(parent)) === parent) {
-          return { host, checked: false };
-        }
-      } catch (e) {
-        // A create: the final component is missing (and is no dangling
-        // symlink) under a parent that has no symlink in it.
-        if (follow && hasCode(e, 'ENOENT')) {
-          const parentPlain = parts.length === 1 || (await this.#sys.realpath(parent).catch(() => null)) === parent;
-          if (parentPlain && (await this.#sys.lstat(host).then(() => false, (e2) => hasCode(e2, 'ENOENT')))) {
-            return { host, checked: true };
-          }
-        }
-      }
-    }
-    return this.#walk(parts, follow, syscall, path);
-  }
-
-  async #walk(parts: string[], follow: boolean, syscall: string, path: string): Promise<{ host: string; checked: boolean }> {
-    const queue = parts.slice();
+    const queue = splitPath(path);
     const stack: string[] = [];
     let links = 0;
-    let checked = false;
+    let checked = queue.length === 0;
+    let st: fs.Stats | undefined;
     while (queue.length > 0) {
       const name = queue.shift() as string;
       if (name === '..') {
         stack.pop(); // at the root, '..' is the root
+        checked = queue.length === 0;
         continue;
       }
       const last = queue.length === 0;
       stack.push(name);
       if (last && !follow) break;
       const host = this.#root + '/' + stack.join('/');
-      let st: fs.Stats;
       try {
         st = await this.#sys.lstat(host);
       } catch (e) {
+        st = undefined;
         if (hasCode(e, 'ENOENT') || hasCode(e, 'ENOTDIR')) {
           // The system call will fail the same way; '..' after a missing
           // component cannot climb anywhere the kernel would not refuse.
@@ -146,11 +125,14 @@ export class LocalLibservice implements Libservice {
       }
       if (++links > MAX_SYMLINKS) throw new FsError('ELOOP', syscall, path);
       stack.pop();
+      st = undefined;
       const target = await this.#sys.readlink(host);
       if (target.startsWith('/')) stack.length = 0;
       queue.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
+      checked = queue.length === 0;
     }
-    return { host: this.#root + '/' + stack.join('/'), checked };
+    const host = stack.length === 0 ? this.#root || '/' : this.#root + '/' + stack.join('/');
+    return st !== undefined && checked ? { host, checked, st } : { host, checked };
   }
 
   async #host(path: string, syscall: string, follow: boolean): Promise<string> {
@@ -231,7 +213,11 @@ export class LocalLibservice implements Libservice {
   }
 
   async stat(path: string): Promise<StatRecord> {
-    return this.#pathOp('stat', path, true, (h) => this.#sys.stat(h)).then(statRecord);
+    const r = await this.#resolve(path, 'stat', true);
+    if (r.st) return statRecord(r.st);
+    return this.#sys.stat(r.host).then(statRecord, (e) => {
+      throw asServiceError(e, 'stat', path);
+    });
   }
 
   async lstat(path: string): Promise<StatRecord> {

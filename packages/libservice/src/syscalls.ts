@@ -12,7 +12,6 @@
 import * as fs from 'node:fs';
 
 export interface Syscalls {
-  realpath(path: string): Promise<string>;
   lstat(path: string): Promise<fs.Stats>;
   stat(path: string): Promise<fs.Stats>;
   readlink(path: string): Promise<string>;
@@ -59,7 +58,6 @@ const fsync = pooled<[number], void>(fs.fsync);
 const fdatasync = pooled<[number], void>(fs.fdatasync);
 
 export const inlineSyscalls: Syscalls = {
-  realpath: lift((p: string) => fs.realpathSync.native(p)),
   lstat: lift((p: string) => fs.lstatSync(p)),
   stat: lift((p: string) => fs.statSync(p)),
   readlink: lift((p: string) => fs.readlinkSync(p)),
@@ -89,7 +87,6 @@ export const inlineSyscalls: Syscalls = {
 const fsp = fs.promises;
 
 export const threadpoolSyscalls: Syscalls = {
-  realpath: (p) => fsp.realpath(p),
   lstat: (p) => fsp.lstat(p),
   stat: (p) => fsp.stat(p),
   readlink: (p) => fsp.readlink(p),

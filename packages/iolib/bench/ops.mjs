@@ -1,0 +1,169 @@
+// iolib against the kernel path and FUSE, per operation: stat, open +
+// write 4 KiB + close (an existing file), pread 4 KiB, readdir (100
+// entries), create + write + fsync + close. Peers, all through node:fs's sync calls except iolib's own:
+//   kernel      node:fs on a local directory
+//   bindfs      node:fs on a FUSE passthrough of that directory (Debian's bindfs)
+//   unionfs     node:fs on unionfs-fuse (an upper over a lower directory)
+//   iolib       iolib -> I/O service (polytropon-ioservice) -> local libservice, on the same kind of directory
+//   iolib/union iolib -> I/O service -> union (upper over lower) -> local
+// Interleaved rounds in a rotated order, medians, ratios. Then throughput
+// of stat with 1, 2 and 4 worker threads through iolib.
+//
+//   pnpm --filter @polytropon/iolib bench      (after pnpm build; needs bindfs and unionfs-fuse for those peers)
+// Env: IOLIB_BENCH_ROUNDS (default 5), IOLIB_BENCH_MS (per trial, default 200)
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { createIoLibrary } from '../dist/index.js';
+
+const ROUNDS = Number(process.env.IOLIB_BENCH_ROUNDS ?? 5);
+const MS = Number(process.env.IOLIB_BENCH_MS ?? 200);
+const page = Buffer.alloc(4096, 7);
+
+/** The operations, on any node:fs-shaped object rooted at `root`. */
+function operations(f, root) {
+  let n = 0;
+  const fd = f.openSync(`${root}/data/f0`, 'r');
+  return {
+    stat: () => f.statSync(`${root}/data/f${n++ % 100}`),
+    // 'r+' on an existing file: a truncate ('w') would make ext4 flush the
+    // data at close (auto_da_alloc), which is not what this measures.
+    'open+write+close': () => {
+      const w = f.openSync(`${root}/data/f${n++ % 100}`, 'r+');
+      f.writeSync(w, page, 0, 4096, 0);
+      f.closeSync(w);
+    },
+    pread4k: () => f.readSync(fd, page, 0, 4096, 0),
+    readdir: () => f.readdirSync(`${root}/data`),
+    'create+fsync': () => {
+      const w = f.openSync(`${root}/scratch/s${n++ % 100}`, 'w');
+      f.writeSync(w, page, 0, 4096, 0);
+      f.fsyncSync(w);
+      f.closeSync(w);
+    },
+  };
+}
+
+if (!isMainThread) {
+  // A throughput worker: stat through iolib for workerData.ms.
+  const lib = createIoLibrary({ mounts: workerData.mounts });
+  const ops = operations(lib, workerData.root);
+  parentPort.once('message', () => {
+    let count = 0;
+    const end = Date.now() + workerData.ms;
+    while (Date.now() < end) for (let i = 0; i < 64; i++, count++) ops.stat();
+    parentPort.postMessage(count);
+  });
+} else {
+  const base = fs.mkdtempSync(join(tmpdir(), 'iolib-bench-'));
+  const dir = (name) => fs.mkdirSync(join(base, name), { recursive: true }) ?? join(base, name);
+  const populate = (d) => {
+    fs.mkdirSync(join(d, 'data'), { recursive: true });
+    fs.mkdirSync(join(d, 'scratch'), { recursive: true });
+    for (let i = 0; i < 100; i++) fs.writeFileSync(join(d, 'data', `f${i}`), page);
+  };
+  const kernelDir = dir('kernel');
+  populate(kernelDir);
+  const serviceDir = dir('service');
+  populate(serviceDir);
+  const lower = dir('lower');
+  populate(lower);
+  const upper = dir('upper');
+  fs.mkdirSync(join(upper, 'scratch'));
+  const upper2 = dir('upper2');
+  fs.mkdirSync(join(upper2, 'scratch'));
+
+  // FUSE peers, when the tools are there.
+  const fuseMounts = [];
+  function fuse(cmd, args, mnt) {
+    try {
+      fs.mkdirSync(mnt, { recursive: true });
+      execFileSync(cmd, [...args, mnt], { stdio: 'ignore' });
+      fuseMounts.push(mnt);
+      return mnt;
+    } catch (e) {
+      console.log(`# ${cmd} unavailable (${e.message.split('\n')[0]}): its peer is skipped`);
+      return undefined;
+    }
+  }
+  const bindMnt = fuse('bindfs', [kernelDir], join(base, 'bindfs'));
+  const unionMnt = fuse('unionfs-fuse', ['-o', 'cow', `${upper2}=RW:${lower}=RO`], join(base, 'unionfs'));
+
+  // The I/O service, as its own process.
+  const endpoint = `iolib-bench-${process.pid}`;
+  const config = join(base, 'service.json');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      endpoint,
+      instances: {
+        local: { type: 'local', root: serviceDir },
+        union: { type: 'union', upper: { type: 'local', root: upper }, lowers: [{ type: 'local', root: lower }] },
+      },
+    }),
+  );
+  const cli = fileURLToPath(new URL('../../ioservice/dist/cli.js', import.meta.url));
+  const service = spawn(process.execPath, [cli, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(service.stdout, 'data');
+  const mounts = { '/mnt/pool/local': `${endpoint}/local`, '/mnt/pool/union': `${endpoint}/union` };
+  const lib = createIoLibrary({ mounts });
+
+  const peers = { kernel: operations(fs, kernelDir) };
+  if (bindMnt) peers.bindfs = operations(fs, bindMnt);
+  if (unionMnt) peers.unionfs = operations(fs, unionMnt);
+  peers.iolib = operations(lib, '/mnt/pool/local');
+  peers['iolib/union'] = operations(lib, '/mnt/pool/union');
+
+  function time(op) {
+    const per = [];
+    const end = Date.now() + MS;
+    while (Date.now() < end) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < 16; i++) op();
+      per.push(Number(process.hrtime.bigint() - t0) / 16 / 1000);
+    }
+    return per.sort((a, b) => a - b)[per.length >> 1];
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const names = Object.keys(peers);
+  console.log(`# median µs per operation, ${ROUNDS} interleaved rounds of ${MS} ms; node ${process.version}`);
+  console.log('operation'.padEnd(18) + names.map((n) => n.padStart(12)).join('') + '   kernel/iolib   bindfs/iolib  unionfs/iolib-union');
+  for (const op of Object.keys(peers.kernel)) {
+    const by = Object.fromEntries(names.map((n) => [n, []]));
+    for (const n of names) time(peers[n][op]); // warm
+    for (let r = 0; r < ROUNDS; r++) for (let i = 0; i < names.length; i++) {
+      const n = names[(i + r) % names.length];
+      by[n].push(time(peers[n][op]));
+    }
+    const m = Object.fromEntries(names.map((n) => [n, median(by[n])]));
+    const ratio = (a, b) => (m[a] === undefined || m[b] === undefined ? '-' : `${(m[a] / m[b]).toFixed(2)}x`);
+    console.log(op.padEnd(18) + names.map((n) => m[n].toFixed(1).padStart(12)).join('') + ratio('kernel', 'iolib').padStart(15) + ratio('bindfs', 'iolib').padStart(15) + ratio('unionfs', 'iolib/union').padStart(21));
+  }
+
+  // Throughput with worker threads, each with its own clients of the service.
+  console.log('\n# stat through iolib from N worker threads: operations per second (median of 3)');
+  for (const threads of [1, 2, 4]) {
+    const runs = [];
+    for (let r = 0; r < 3; r++) {
+      const workers = Array.from({ length: threads }, () => new Worker(fileURLToPath(import.meta.url), { workerData: { mounts, root: '/mnt/pool/local', ms: 1000 } }));
+      await Promise.all(workers.map((w) => once(w, 'online')));
+      const done = workers.map((w) => once(w, 'message'));
+      for (const w of workers) w.postMessage('go');
+      const counts = (await Promise.all(done)).map(([c]) => c);
+      runs.push(counts.reduce((a, b) => a + b, 0));
+      await Promise.all(workers.map((w) => w.terminate()));
+    }
+    console.log(`${String(threads).padStart(2)} threads: ${Math.round(median(runs)).toLocaleString('en')} stat/s`);
+  }
+
+  await lib.detach();
+  service.kill('SIGTERM');
+  await once(service, 'exit');
+  // Lazily: the peers still hold their pread descriptors.
+  for (const m of fuseMounts) execFileSync('fusermount', ['-u', '-z', m]);
+  fs.rmSync(base, { recursive: true, force: true });
+}
