@@ -39,6 +39,15 @@ const EMPTY = Buffer.alloc(0);
 /** Microtask turns a batch's handlers get to finish before the event loop turns. */
 const MICROTASK_TURNS = 64;
 
+/**
+ * Endpoints served by a back driver of this thread (module state is per
+ * thread): a sync call to one of them from this thread could never be
+ * answered, so the front driver refuses it.
+ */
+export const servedHere = new Set<string>();
+/** An endpoint as `servedHere` keys it (the leading '/' is optional). */
+export const endpointKey = (name: string): string => (name.startsWith('/') ? name.slice(1) : name);
+
 /** The I/O service's end of a channel. */
 export class BackDriver {
   readonly #native: NativeBack;
@@ -47,8 +56,12 @@ export class BackDriver {
   #serving: Promise<void> | undefined;
   #stop = false;
 
-  private constructor(n: NativeBack, maxRequest: number) {
+  readonly #endpoint: string;
+
+  private constructor(n: NativeBack, maxRequest: number, endpoint: string) {
     this.#native = n;
+    this.#endpoint = endpoint;
+    servedHere.add(endpoint);
     // Room for the largest request; pages are only touched as used.
     this.#inbox = Buffer.allocUnsafe(Math.max(1 << 20, maxRequest + 32));
   }
@@ -58,7 +71,7 @@ export class BackDriver {
     const name = checkEndpoint(endpoint);
     const o = parse(BackDriverOptions, options, 'BackDriver options');
     try {
-      return new BackDriver(native.NativeBack.create(name, o.queues, o.queueCapacity, o.buffers, o.bufferSize, o.maxRequest), o.maxRequest);
+      return new BackDriver(native.NativeBack.create(name, o.queues, o.queueCapacity, o.buffers, o.bufferSize, o.maxRequest), o.maxRequest, endpointKey(name));
     } catch (e) {
       throw fromNative(e);
     }
@@ -181,6 +194,7 @@ export class BackDriver {
   async close(): Promise<void> {
     this.#stop = true;
     this.#native.close();
+    servedHere.delete(this.#endpoint);
     await this.#serving;
   }
 }

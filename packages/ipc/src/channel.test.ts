@@ -174,6 +174,17 @@ describe('FrontDriver and BackDriver', () => {
     b.detach();
   });
 
+  it('refuses a sync call to a service this same thread serves, instead of hanging', async () => {
+    const name = endpoint('self');
+    const back = echoService(name);
+    const front = FrontDriver.attach(`/${name}`);
+    expect(codeOf(() => front.call(1))).toBe('ERR_IPC_SAME_THREAD');
+    expect((await front.callAsync(3, Buffer.from('ok'))).data.toString()).toBe('ok');
+    front.detach();
+    await back.close();
+    backs.splice(backs.indexOf(back), 1);
+  });
+
   it('refuses bad options and arguments with codes', () => {
     expect(codeOf(() => FrontDriver.attach('no-such-endpoint-x'))).toBe('ERR_IPC_NOT_FOUND');
     expect(codeOf(() => FrontDriver.attach('a/b'))).toBe('ERR_IPC_INVALID_ARGUMENT');

@@ -20,6 +20,8 @@ export const IpcErrorCode = {
   BadMessage: 'ERR_IPC_BAD_MESSAGE',
   /** A sync call while an async call of the same driver is in flight. */
   Busy: 'ERR_IPC_BUSY',
+  /** A sync call to a service that this same thread serves: it would wait forever. */
+  SameThread: 'ERR_IPC_SAME_THREAD',
   /** The driver was detached or closed. */
   Detached: 'ERR_IPC_DETACHED',
   /** Any other operating-system error. */

@@ -3,6 +3,7 @@ import type { NativeFront } from '../native.js';
 import { fromNative, IpcError, IpcErrorCode } from './errors.js';
 import { native } from './native.js';
 import { checkEndpoint, checkOpcode, FrontDriverOptions, parse } from './options.js';
+import { endpointKey, servedHere } from './back.js';
 
 /** What a call returns: the service's status (by convention `-errno` on failure) and its reply. */
 export interface Reply {
@@ -34,9 +35,11 @@ export class FrontDriver {
   /** Async calls queued or in flight: a sync call meanwhile is refused. */
   #asyncCalls = 0;
   #pollNs: number;
+  readonly #endpoint: string;
 
-  private constructor(n: NativeFront, pollNs: number) {
+  private constructor(n: NativeFront, pollNs: number, endpoint: string) {
     this.#native = n;
+    this.#endpoint = endpoint;
     this.#bufferSize = n.bufferSize();
     this.#pollNs = pollNs;
   }
@@ -46,7 +49,7 @@ export class FrontDriver {
     const name = checkEndpoint(endpoint);
     const o = parse(FrontDriverOptions, options, 'FrontDriver options');
     try {
-      return new FrontDriver(native.NativeFront.attach(name, o.spinNs, o.queue), o.spinNs);
+      return new FrontDriver(native.NativeFront.attach(name, o.spinNs, o.queue), o.spinNs, endpointKey(name));
     } catch (e) {
       throw fromNative(e);
     }
@@ -60,9 +63,13 @@ export class FrontDriver {
   call(opcode: number, payload?: Uint8Array): Reply {
     checkOpcode(opcode);
     if (this.#asyncCalls > 0) throw new IpcError(IpcErrorCode.Busy, 'an async call of this driver is in flight; await it first');
+    const body = bytes(payload);
+    if (servedHere.has(this.#endpoint)) {
+      throw new IpcError(IpcErrorCode.SameThread, `this thread serves ${this.#endpoint} itself: a sync call would wait forever; use callAsync`);
+    }
     let status: number;
     try {
-      status = this.#native.call(opcode, bytes(payload), this.#reply, this.#len);
+      status = this.#native.call(opcode, body, this.#reply, this.#len);
     } catch (e) {
       throw fromNative(e);
     }
