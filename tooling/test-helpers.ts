@@ -33,7 +33,8 @@ export function runReadmeExample(packageRoot: URL, packageName: string, names: s
   try {
     const file = join(dir, 'example.mjs');
     writeFileSync(file, code);
-    return execFileSync(process.execPath, [file], { encoding: 'utf8' });
+    // Bounded: a hung example fails the test instead of hanging the run.
+    return execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
