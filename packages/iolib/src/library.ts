@@ -43,11 +43,21 @@ export type IoLibrary = ReturnType<typeof createIoLibrary>;
 export interface IoLibraryOptions {
   /** Mount point (an absolute path) to `'endpoint/instance'` or `{ endpoint, instance }`. */
   mounts: Mounts;
+  /**
+   * Nanoseconds a call spins for its reply before it sleeps (default the
+   * channel's, 50,000). Spinning answers fastest while there are cores to
+   * spare; with more calling threads than cores, less spinning leaves the
+   * cores to the service.
+   */
+  spinNs?: number;
 }
 
 /** Builds a node:fs-shaped object routing mounted paths to their I/O services. */
 export function createIoLibrary(options: IoLibraryOptions) {
-  const table = new MountTable(options.mounts);
+  if (options.spinNs !== undefined && (!Number.isSafeInteger(options.spinNs) || options.spinNs < 0)) {
+    throw Object.assign(new TypeError(`spinNs must be a non-negative integer, got ${String(options.spinNs)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  const table = new MountTable(options.mounts, options.spinNs);
   // node:fs as it is now: the register hook replaces node:fs's functions
   // with this library's, whose kernel paths must still reach the originals.
   const kernelFs = { ...nodeFs };

@@ -34,15 +34,18 @@ export class Mount {
   epoch = 0;
   #client: IoServiceClient | undefined;
 
-  constructor(point: string, endpoint: string, instance: string) {
+  readonly #spinNs: number | undefined;
+
+  constructor(point: string, endpoint: string, instance: string, spinNs?: number) {
     this.point = point;
     this.endpoint = endpoint;
     this.instance = instance;
+    this.#spinNs = spinNs;
   }
 
   /** This thread's client of the instance, attached on first use (and again after the service went away). */
   get client(): IoServiceClient {
-    this.#client ??= IoServiceClient.attach(this.endpoint, this.instance);
+    this.#client ??= IoServiceClient.attach(this.endpoint, this.instance, this.#spinNs === undefined ? undefined : { spinNs: this.#spinNs });
     return this.#client;
   }
 
@@ -74,10 +77,10 @@ export function pathString(p: PathLike): string {
 export class MountTable {
   readonly #mounts: Mount[];
 
-  constructor(mounts: Mounts) {
+  constructor(mounts: Mounts, spinNs?: number) {
     const parsed = parseOptions(MountsOptions, mounts, 'mounts');
     this.#mounts = Object.entries(parsed)
-      .map(([point, t]) => new Mount(resolve(point), t.endpoint, t.instance))
+      .map(([point, t]) => new Mount(resolve(point), t.endpoint, t.instance, spinNs))
       // Longest first: the innermost mount point wins.
       .sort((a, b) => b.point.length - a.point.length);
   }

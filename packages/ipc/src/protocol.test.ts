@@ -87,6 +87,17 @@ describe('protocol', () => {
     big[0] = 1;
     big.writeBigInt64LE(2n ** 60n, 1);
     expect(codeOf(() => decodeRequest(Opcode.Close, big))).toBe('ERR_IPC_BAD_MESSAGE');
+    for (const edge of [2n ** 53n, -(2n ** 53n), 2n ** 63n - 1n, -(2n ** 63n)]) {
+      big.writeBigInt64LE(edge, 1);
+      expect(codeOf(() => decodeRequest(Opcode.Close, big))).toBe('ERR_IPC_BAD_MESSAGE');
+    }
+    // The safe edges, both signs, and the 32-bit boundaries are exact (checked against BigInt's encoding).
+    for (const v of [0, 1, -1, 2 ** 32 - 1, 2 ** 32, -(2 ** 32), 2 ** 31, -(2 ** 31) - 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]) {
+      const bytes = encodeRequest(Opcode.Close, { fd: v });
+      big.writeBigInt64LE(BigInt(v), 1);
+      expect(bytes.equals(big)).toBe(true);
+      expect(decodeRequest(Opcode.Close, bytes).fd).toBe(v);
+    }
     expect(codeOf(() => decodeRequest(99, Buffer.from([1])))).toBe('ERR_IPC_BAD_MESSAGE');
     expect(codeOf(() => encodeRequest(Opcode.Read, { fd: 1.5, length: 1, position: 0 }))).toBe('ERR_IPC_BAD_MESSAGE');
   });

@@ -132,65 +132,100 @@ function table(tables: Record<Opcode, readonly Field[]>, opcode: number): readon
 }
 
 function encode(fields: readonly Field[], msg: Message): Buffer {
-  const parts: Buffer[] = [Buffer.from([PROTOCOL_VERSION])];
+  // Two passes: check every field and add up the size, then write into one
+  // buffer (no small buffers to join: a listing of 1,000 entries is one
+  // allocation, not 2,000).
+  let size = 1;
   for (const [name, kind] of fields) {
     const v = msg[name];
     const fail = () => bad(`field ${name} must be a ${kind}, got ${typeof v}`);
     switch (kind) {
-      case 'u32': {
+      case 'u32':
         if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw fail();
-        const b = Buffer.allocUnsafe(4);
-        b.writeUInt32LE(v);
-        parts.push(b);
+        size += 4;
         break;
-      }
-      case 'int': {
+      case 'int':
         if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw fail();
-        const b = Buffer.allocUnsafe(8);
-        b.writeBigInt64LE(BigInt(v));
-        parts.push(b);
+        size += 8;
         break;
-      }
-      case 'f64': {
+      case 'f64':
         if (typeof v !== 'number') throw fail();
-        const b = Buffer.allocUnsafe(8);
-        b.writeDoubleLE(v);
-        parts.push(b);
+        size += 8;
         break;
-      }
       case 'path':
-      case 'text': {
+      case 'text':
         if (typeof v !== 'string') throw fail();
-        parts.push(encodeString(v, kind, name));
+        size += 4 + stringSize(v, kind, name);
         break;
-      }
       case 'bytes':
         if (!(v instanceof Uint8Array)) throw fail();
-        parts.push(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+        size += v.byteLength;
         break;
-      case 'entries': {
+      case 'entries':
         if (!Array.isArray(v) || v.length > MAX_ENTRIES) throw fail();
-        const count = Buffer.allocUnsafe(4);
-        count.writeUInt32LE(v.length);
-        parts.push(count);
+        size += 4;
         for (const e of v) {
           if (!Number.isInteger(e.type) || e.type < 0 || e.type > 255) throw bad(`entry ${e.name}: type must be a byte`);
-          parts.push(Buffer.from([e.type]), encodeString(e.name, 'path', 'entry name'));
+          if (typeof e.name !== 'string') throw bad('entry name must be a string');
+          size += 5 + stringSize(e.name, 'path', 'entry name');
+        }
+        break;
+    }
+  }
+  const b = Buffer.allocUnsafe(size);
+  b[0] = PROTOCOL_VERSION;
+  let at = 1;
+  const string = (s: string) => {
+    const n = b.write(s, at + 4, 'utf8');
+    b.writeUInt32LE(n, at);
+    at += 4 + n;
+  };
+  for (const [name, kind] of fields) {
+    const v = msg[name];
+    switch (kind) {
+      case 'u32':
+        at = b.writeUInt32LE(v as number, at);
+        break;
+      case 'int': {
+        // Two 32-bit halves (two's complement): exact for safe integers, no BigInt.
+        const hi = Math.floor((v as number) / 4294967296);
+        b.writeUInt32LE((v as number) - hi * 4294967296, at);
+        at = b.writeInt32LE(hi, at + 4);
+        break;
+      }
+      case 'f64':
+        at = b.writeDoubleLE(v as number, at);
+        break;
+      case 'path':
+      case 'text':
+        string(v as string);
+        break;
+      case 'bytes': {
+        const u = v as Uint8Array;
+        b.set(u, at);
+        at += u.byteLength;
+        break;
+      }
+      case 'entries': {
+        const es = v as Entry[];
+        at = b.writeUInt32LE(es.length, at);
+        for (const e of es) {
+          b[at++] = e.type;
+          string(e.name);
         }
         break;
       }
     }
   }
-  return Buffer.concat(parts);
+  return b;
 }
 
-function encodeString(s: string, kind: 'path' | 'text', name: string): Buffer {
-  const bytes = Buffer.from(s, 'utf8');
-  checkString(bytes, kind, name);
-  const b = Buffer.allocUnsafe(4 + bytes.length);
-  b.writeUInt32LE(bytes.length);
-  bytes.copy(b, 4);
-  return b;
+/** The UTF-8 size of a string field, checked: 1..MAX_PATH bytes (0.. for text), no NUL. */
+function stringSize(s: string, kind: 'path' | 'text', name: string): number {
+  const n = Buffer.byteLength(s, 'utf8');
+  if (n > MAX_PATH || (kind === 'path' && n === 0)) throw bad(`${name} must be ${kind === 'path' ? '1' : '0'}..${MAX_PATH} bytes, got ${n}`);
+  if (s.includes('\0')) throw bad(`${name} contains a NUL byte`);
+  return n;
 }
 
 function checkString(bytes: Uint8Array, kind: 'path' | 'text', name: string): void {
@@ -232,9 +267,10 @@ function decode(fields: readonly Field[], buf: Uint8Array): Message {
         break;
       case 'int': {
         need(8, name);
-        const v = b.readBigInt64LE(at);
-        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw bad(`${name} is out of the safe integer range`);
-        out[name] = Number(v);
+        const v = b.readInt32LE(at + 4) * 4294967296 + b.readUInt32LE(at);
+        // Beyond the safe range the sum rounds, and is not a safe integer either.
+        if (!Number.isSafeInteger(v)) throw bad(`${name} is out of the safe integer range`);
+        out[name] = v;
         at += 8;
         break;
       }
