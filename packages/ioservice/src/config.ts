@@ -5,6 +5,7 @@ import { LocalLibservice, parseOptions } from '@polytropon/libservice';
 import type { Libservice } from '@polytropon/libservice';
 import { UnionLibservice } from '@polytropon/libservice-union';
 import { z } from 'zod';
+import { ChannelOptions } from './service.js';
 
 /** A libservice stack, declared. */
 export type StackConfig =
@@ -30,15 +31,7 @@ export const ServiceConfig = z.strictObject({
   /** Longest sleep between checks while idle, in ms. */
   idleMs: z.number().int().min(1).optional(),
   /** Request queues, slots, request buffers and their size (see @polytropon/ipc). */
-  channel: z
-    .strictObject({
-      queues: z.number().int().optional(),
-      queueCapacity: z.number().int().optional(),
-      buffers: z.number().int().optional(),
-      bufferSize: z.number().int().optional(),
-      maxRequest: z.number().int().optional(),
-    })
-    .optional(),
+  channel: ChannelOptions.optional(),
   /** CPUs the service's threads may run on (all of the process's threads). */
   cpus: z.array(z.number().int().min(0).max(4095)).min(1).optional(),
 });

@@ -19,6 +19,15 @@ const isLibservice = (v: unknown): v is Libservice =>
 const Instance = z.custom<Libservice>(isLibservice, { message: 'must be a libservice' });
 const InstanceName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'an instance name is 1..64 of A-Z a-z 0-9 . _ -');
 
+/** Request queues, their slots, request buffers and their size; @polytropon/ipc checks the values. */
+export const ChannelOptions = z.strictObject({
+  queues: z.number().int().optional(),
+  queueCapacity: z.number().int().optional(),
+  buffers: z.number().int().optional(),
+  bufferSize: z.number().int().optional(),
+  maxRequest: z.number().int().optional(),
+});
+
 const IoServiceOptions = z.strictObject({
   /** The shared-memory name clients attach to (one per pool). */
   endpoint: z.string().min(1),
@@ -33,15 +42,7 @@ const IoServiceOptions = z.strictObject({
   /** Longest sleep between checks while idle, in ms. */
   idleMs: z.number().int().min(1).max(10_000).default(100),
   /** The channel's geometry (see @polytropon/ipc's BackDriverOptions). */
-  channel: z
-    .strictObject({
-      queues: z.number().int().optional(),
-      queueCapacity: z.number().int().optional(),
-      buffers: z.number().int().optional(),
-      bufferSize: z.number().int().optional(),
-      maxRequest: z.number().int().optional(),
-    })
-    .default({}),
+  channel: ChannelOptions.default({}),
 });
 export type IoServiceOptions = z.input<typeof IoServiceOptions>;
 
