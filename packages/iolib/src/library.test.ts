@@ -150,6 +150,19 @@ describe('createIoLibrary', () => {
     expect(await p.realpath(`${point}/ab/c/file`)).toBe(`${point}/a/b/c/file`);
     const entries = (await p.readdir(`${point}/a/b`, { withFileTypes: true })) as IoDirent[];
     expect(entries.map((e) => [e.name, e.isDirectory()])).toEqual([['c', true]]);
+    // recursive, as node:fs gives it for the same tree on the kernel path
+    const kernelTree = join(inst.dirs[1]!, '..', 'tree');
+    for (const root of [point, kernelTree]) {
+      await p.mkdir(`${root}/t/x/y`, { recursive: true });
+      await p.writeFile(`${root}/t/x/f`, '');
+      await p.writeFile(`${root}/t/g`, '');
+    }
+    const mountedNames = ((await p.readdir(`${point}/t`, { recursive: true })) as string[]).sort();
+    expect(mountedNames).toEqual(((await p.readdir(`${kernelTree}/t`, { recursive: true })) as string[]).sort());
+    expect(mountedNames).toEqual(['g', 'x', 'x/f', 'x/y']);
+    const deep = (lib.readdirSync(`${point}/t`, { recursive: true, withFileTypes: true }) as IoDirent[]).find((d) => d.name === 'f');
+    expect(deep?.parentPath).toBe(`${point}/t/x`);
+    await p.rm(`${point}/t`, { recursive: true });
     await expect(p.rename(`${point}/a`, join(inst.dirs[1]!, '..', 'x'))).rejects.toMatchObject({ code: 'EXDEV', syscall: 'rename' });
     await p.rm(`${point}/a`, { recursive: true });
     expect(await p.readdir(point)).toEqual(['ab']);

@@ -2,7 +2,7 @@
 // promise APIs) whose paths under a mount go to that mount's I/O service,
 // and all others to node:fs itself (the kernel path). Descriptors of
 // mounted files are numbers from 2^30 up, where the kernel gives none.
-import { FsError, parseOpenFlags } from '@polytropon/libservice';
+import { EntryType, FsError, parseOpenFlags } from '@polytropon/libservice';
 import type { StatFsRecord } from '@polytropon/libservice';
 import * as nodeFs from 'node:fs';
 import type { Mount, Mounts, PathLike, Routed } from './mounts.js';
@@ -267,15 +267,27 @@ export function createIoLibrary(options: IoLibraryOptions) {
     (p, o) => {
       const r = table.route(p);
       const withTypes = typeof o === 'object' && o !== null && o.withFileTypes === true;
-      if (r && typeof o === 'object' && o !== null && o.recursive === true) {
-        throw Object.assign(new Error('readdir with recursive is not supported on mounted paths yet'), { code: 'ERR_FEATURE_UNAVAILABLE_ON_PLATFORM' });
-      }
+      const recursive = typeof o === 'object' && o !== null && o.recursive === true;
       return (
         r && {
           path: p,
           steps: function* () {
-            const entries = yield* call(r.mount, 'readdir', r.path);
-            return withTypes ? entries.map((e) => new IoDirent(e, pathString(p))) : entries.map((e) => e.name);
+            const top = pathString(p);
+            // As node:fs: a directory's entries, then (recursive) those of its
+            // subdirectories, breadth first; names relative to `p`, or Dirents
+            // with their own parent's path. Symlinks to directories are not followed.
+            const out: (string | IoDirent)[] = [];
+            const queue = [''];
+            while (queue.length > 0) {
+              const rel = queue.shift() as string;
+              const inner = rel === '' ? r.path : (r.path === '/' ? '' : r.path) + '/' + rel;
+              for (const e of yield* call(r.mount, 'readdir', inner)) {
+                const name = rel === '' ? e.name : `${rel}/${e.name}`;
+                out.push(withTypes ? new IoDirent(e, rel === '' ? top : `${top}/${rel}`) : name);
+                if (recursive && e.type === EntryType.Directory) queue.push(name);
+              }
+            }
+            return out as string[] | IoDirent[];
           },
         }
       );
