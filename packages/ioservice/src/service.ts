@@ -187,7 +187,7 @@ export class IoService {
       return { status: -errno('ENOSYS') };
     }
     this.#inFlight++;
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     let status = 0;
     let data: Buffer | undefined;
     try {
@@ -203,7 +203,7 @@ export class IoService {
     } catch (e) {
       status = -(e instanceof Refusal ? e.errno : fsErrno(e));
     } finally {
-      counter.record(Number(process.hrtime.bigint() - t0) / 1000, status !== 0);
+      counter.record((performance.now() - t0) * 1000, status !== 0);
       if (--this.#inFlight === 0) this.#drained?.();
     }
     return data === undefined ? { status } : { status, data };
@@ -269,11 +269,11 @@ export class IoService {
       case Opcode.Stat:
       case Opcode.Lstat: {
         const [inst, p] = path();
-        return { ...(op === Opcode.Stat ? await inst.stat(p) : await inst.lstat(p)) };
+        return (op === Opcode.Stat ? await inst.stat(p) : await inst.lstat(p)) as unknown as Message;
       }
       case Opcode.Fstat: {
         const h = this.#open(proc, num('fd'));
-        return { ...(await h.instance.fstat(h.handle)) };
+        return (await h.instance.fstat(h.handle)) as unknown as Message;
       }
       case Opcode.Readdir: {
         const [inst, p] = path();
@@ -345,7 +345,7 @@ export class IoService {
       }
       case Opcode.Statfs: {
         const [inst, p] = path();
-        return { ...(await inst.statfs(p)) };
+        return (await inst.statfs(p)) as unknown as Message;
       }
     }
     return refuse('ENOSYS');
