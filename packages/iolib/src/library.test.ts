@@ -1,6 +1,6 @@
 import { execFile, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync as nodeRealpath } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -166,6 +166,45 @@ describe('createIoLibrary', () => {
     await expect(p.rename(`${point}/a`, join(inst.dirs[1]!, '..', 'x'))).rejects.toMatchObject({ code: 'EXDEV', syscall: 'rename' });
     await p.rm(`${point}/a`, { recursive: true });
     expect(await p.readdir(point)).toEqual(['ab']);
+    await lib.detach();
+    await inst.dispose();
+  });
+
+  it('takes node:fs argument forms, on mounted and kernel paths alike', async () => {
+    const { lib, point, inst } = await mounted();
+    const kdir = join(inst.dirs[1]!, '..');
+    for (const root of [point, kdir]) {
+      // open(path, cb): flags and mode default
+      const data = Uint16Array.from([0x4241, 0x4443]); // "ABCD" little-endian: byteLength counts
+      lib.writeFileSync(`${root}/forms`, data);
+      const fd = await new Promise<number>((res, rej) => lib.open(`${root}/forms`, (e: Error | null, n: number) => (e ? rej(e) : res(n))));
+      // read(fd, buffer, options, cb) and read(fd, { buffer, position }, cb): the callback gets the buffer
+      const got = await new Promise<[number, Buffer]>((res, rej) =>
+        lib.read(fd, Buffer.alloc(4), { position: 1 }, (e: Error | null, n: number, b: Buffer) => (e ? rej(e) : res([n, b]))),
+      );
+      expect([got[0], got[1].subarray(0, 3).toString()]).toEqual([3, 'BCD']);
+      const viaOptions = await new Promise<Buffer>((res, rej) =>
+        lib.read(fd, { buffer: Buffer.alloc(2), position: 2 }, (e: Error | null, _n: number, b: Buffer) => (e ? rej(e) : res(b))),
+      );
+      expect(viaOptions.toString()).toBe('CD');
+      const b = Buffer.alloc(4);
+      expect(lib.readSync(fd, b, { position: 0 })).toBe(4);
+      expect(b.toString()).toBe('ABCD');
+      lib.close(fd); // no callback: allowed, as node:fs
+      // a DataView writes its bytes
+      const src = Buffer.from('dataview');
+      lib.writeFileSync(`${root}/view`, new DataView(src.buffer, src.byteOffset, src.byteLength));
+      expect(lib.readFileSync(`${root}/view`, 'utf8')).toBe('dataview');
+      expect(lib.statSync(`${root}/missing`, { throwIfNoEntry: false })).toBeUndefined();
+      expect(() => lib.mkdirSync(`${root}/view`, { recursive: true })).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+      const fh = await lib.promises.open(`${root}/view`, 'r');
+      expect(await lib.promises.readFile(fh as never, 'utf8')).toBe('dataview');
+      await fh.close();
+    }
+    // The kernel path keeps node:fs's options: a Buffer from readlink, the realpath cache.
+    lib.symlinkSync('view', join(kdir, 'vlink'));
+    expect(Buffer.isBuffer(lib.readlinkSync(join(kdir, 'vlink'), 'buffer'))).toBe(true);
+    expect(lib.realpathSync(join(kdir, 'vlink'), { encoding: 'utf8' })).toBe(nodeRealpath(join(kdir, 'view')));
     await lib.detach();
     await inst.dispose();
   });

@@ -29,7 +29,9 @@ type EncodingOption = Encoding | { encoding?: Encoding; flag?: string | number; 
 const encodingOf = (o: EncodingOption): Encoding => (typeof o === 'string' || o === null ? o : o?.encoding);
 const flagOf = (o: EncodingOption, fallback: string): number => parseOpenFlags(typeof o === 'object' && o !== null && o.flag !== undefined ? o.flag : fallback);
 const modeOf = (o: EncodingOption): number => (typeof o === 'object' && o !== null && o.mode !== undefined ? o.mode : 0o666);
-const bytes = (data: string | Uint8Array, enc: Encoding): Uint8Array => (typeof data === 'string' ? Buffer.from(data, enc ?? 'utf8') : data);
+/** The bytes of a string (in its encoding) or of any ArrayBufferView (a DataView or a Uint16Array counts its bytes). */
+const bytes = (data: string | NodeJS.ArrayBufferView, enc: Encoding): Uint8Array =>
+  typeof data === 'string' ? Buffer.from(data, enc ?? 'utf8') : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 const toMs = (t: number | string | Date): number => (t instanceof Date ? t.getTime() : typeof t === 'string' ? Number(t) * 1000 : t * 1000);
 
 /** Rebuilds a service error with the caller's own paths (the service saw paths within its instance). */
@@ -74,76 +76,96 @@ export function createIoLibrary(options: IoLibraryOptions) {
   const fileOf = (fd: number, syscall: string): OpenFile | undefined => {
     if (typeof fd !== 'number' || fd < FD_BASE) return undefined;
     const f = files.get(fd);
-    // A file opened through a service that has since gone is gone with it.
-    if (!f || f.epoch !== f.mount.epoch) throw new FsError('EBADF', syscall);
+    // A file opened through a service that has since gone is gone with it
+    // (closing it frees its number all the same).
+    if (!f || f.epoch !== f.mount.epoch) {
+      if (f && syscall === 'close') files.delete(fd);
+      throw new FsError('EBADF', syscall);
+    }
     return f;
   };
 
   /**
-   * One operation in both forms: `sync` and `async` route a path (or a
-   * descriptor) to the mounted steps or to node:fs.
+   * One operation in its three forms. `route` says whether the call is for
+   * a mounted file (and what to do); any other call goes to node:fs's own
+   * function of that `name` with the caller's arguments untouched, so its
+   * argument forms, defaults and errors are node:fs's.
    */
-  function routed<A extends unknown[], R>(
-    route: (...a: A) => { steps: () => Steps<R>; path?: PathLike; dest?: PathLike } | undefined,
-    kernelSync: (...a: A) => R,
-    kernelAsync: (...a: A) => Promise<R>,
-  ) {
+  type Route<R> = { steps: () => Steps<R>; path?: PathLike | undefined; dest?: PathLike | undefined; callbackExtra?: unknown };
+  const kernel = kernelFs as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const kernelPromises = kernelFsp as unknown as Record<string, ((...a: unknown[]) => Promise<unknown>) | undefined>;
+  function routed<A extends unknown[], R>(name: string, route: (...a: A) => Route<R> | undefined) {
+    // A call node:fs itself would refuse (a wrong type...) is node:fs's to refuse.
+    const where = (a: A): Route<R> | undefined => {
+      try {
+        return route(...a);
+      } catch (e) {
+        if ((e as { code?: unknown }).code === 'ERR_INVALID_ARG_TYPE') return undefined;
+        throw e;
+      }
+    };
+    const fail = (e: unknown, r: Route<R>) => userError(e, r.path, r.dest);
     return {
       sync: (...a: A): R => {
-        const r = route(...a);
-        if (!r) return kernelSync(...a);
+        const r = where(a);
+        if (!r) return kernel[`${name}Sync`]!(...a) as R;
         try {
           return runSync(r.steps());
         } catch (e) {
-          throw userError(e, r.path, r.dest);
+          throw fail(e, r);
         }
       },
       async: async (...a: A): Promise<R> => {
-        const r = route(...a);
-        if (!r) return kernelAsync(...a);
+        const r = where(a);
+        if (!r) {
+          const k = kernelPromises[name];
+          if (k) return k(...a) as Promise<R>;
+          return new Promise<R>((res, rej) => kernel[name]!(...a, (e: unknown, v: R) => (e ? rej(e) : res(v))));
+        }
         try {
           return await runAsync(r.steps());
         } catch (e) {
-          throw userError(e, r.path, r.dest);
+          throw fail(e, r);
         }
+      },
+      /** node:fs's callback form: the callback is the last argument. */
+      callback: (...args: unknown[]): void => {
+        const cb = typeof args[args.length - 1] === 'function' ? (args.pop() as (...v: unknown[]) => void) : undefined;
+        const a = args as A;
+        const r = where(a);
+        if (!r) {
+          kernel[name]!(...args, ...(cb ? [cb] : []));
+          return;
+        }
+        if (!cb && name !== 'close') throw Object.assign(new TypeError('The "cb" argument must be of type function. Received undefined'), { code: 'ERR_INVALID_ARG_TYPE' });
+        runAsync(r.steps()).then(
+          (v) => cb?.(null, v, ...(r.callbackExtra === undefined ? [] : [r.callbackExtra])),
+          (e) => cb?.(fail(e, r)),
+        );
       },
     };
   }
   /** An operation on a path. */
-  const byPath = <A extends unknown[], R>(mounted: (r: Routed, ...a: A) => Steps<R>, kernelSync: (p: PathLike, ...a: A) => R, kernelAsync: (p: PathLike, ...a: A) => Promise<R>) =>
-    routed<[PathLike, ...A], R>(
-      (p, ...a) => {
-        const r = table.route(p);
-        return r && { steps: () => mounted(r, ...a), path: p };
-      },
-      kernelSync,
-      kernelAsync,
-    );
+  const byPath = <A extends unknown[], R>(name: string, mounted: (r: Routed, ...a: A) => Steps<R>) =>
+    routed<[PathLike, ...A], R>(name, (p, ...a) => {
+      const r = table.route(p);
+      return r && { steps: () => mounted(r, ...a), path: p };
+    });
   /** An operation on a descriptor. */
-  const byFd = <A extends unknown[], R>(syscall: string, mounted: (f: OpenFile, ...a: A) => Steps<R>, kernelSync: (fd: number, ...a: A) => R, kernelAsync: (fd: number, ...a: A) => Promise<R>) =>
-    routed<[number, ...A], R>(
-      (fd, ...a) => {
-        const f = fileOf(fd, syscall);
-        return f && { steps: () => mounted(f, ...a) };
-      },
-      kernelSync,
-      kernelAsync,
-    );
-
-  const promisify =
-    <A extends unknown[], R>(f: (...args: [...A, (e: NodeJS.ErrnoException | null, r?: R) => void]) => void) =>
-    (...a: A): Promise<R> =>
-      new Promise((res, rej) => f(...a, (e, r) => (e ? rej(e) : res(r as R))));
+  const byFd = <A extends unknown[], R>(name: string, mounted: (f: OpenFile, ...a: A) => Steps<R>, extra?: (...a: A) => unknown) =>
+    routed<[number, ...A], R>(name, (fd, ...a) => {
+      const f = fileOf(fd, name);
+      return f && { steps: () => mounted(f, ...a), callbackExtra: extra?.(...a) };
+    });
 
   // --- descriptors ---------------------------------------------------------------
 
   const open = routed<[PathLike, (string | number)?, number?], number>(
+    'open',
     (p, flags = 'r', mode = 0o666) => {
       const r = table.route(p);
       return r && { path: p, steps: () => (function* () { return addFd(r.mount, yield* call(r.mount, 'open', r.path, parseOpenFlags(flags), mode)); })() };
     },
-    (p, flags = 'r', mode) => kernelFs.openSync(p, flags, mode),
-    promisify<[PathLike, (string | number)?, number?], number>((p, flags, mode, cb) => kernelFs.open(p, flags ?? 'r', mode, cb)),
   );
 
   const close = byFd<[], void>(
@@ -152,21 +174,29 @@ export function createIoLibrary(options: IoLibraryOptions) {
       for (const [fd, g] of files) if (g === f) files.delete(fd);
       yield* call(f.mount, 'close', f.handle);
     },
-    (fd) => kernelFs.closeSync(fd),
-    promisify<[number], void>((fd, cb) => kernelFs.close(fd, cb)),
   );
 
-  type ReadArgs = [buffer: NodeJS.ArrayBufferView, offset?: number | null, length?: number | null, position?: number | bigint | null];
+  type ReadArgs = [bufferOrOptions?: NodeJS.ArrayBufferView | ReadOptions | null, offsetOrOptions?: number | ReadOptions | null, length?: number | null, position?: number | bigint | null];
+  type ReadOptions = { buffer?: NodeJS.ArrayBufferView | undefined; offset?: number | null | undefined; length?: number | null | undefined; position?: number | bigint | null | undefined };
+  /** read(fd, buffer, offset?, length?, position?), read(fd, buffer, options) or read(fd, options?), as node:fs. */
+  const readArgs = (...[a, b, c, d]: ReadArgs): [Uint8Array, NodeJS.ArrayBufferView, number, number, number | null] => {
+    let o: ReadOptions;
+    if (a !== null && a !== undefined && ArrayBuffer.isView(a)) o = typeof b === 'object' && b !== null ? { ...b, buffer: a } : { buffer: a, offset: b as number | null | undefined, length: c, position: d };
+    else o = (a ?? {}) as ReadOptions;
+    const buffer = o.buffer ?? Buffer.alloc(16384);
+    const view = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    const offset = o.offset ?? 0;
+    const p = o.position;
+    return [view, buffer, offset, o.length ?? view.byteLength - offset, p === null || p === undefined || p === -1 || p === -1n ? null : Number(p)];
+  };
   const read = byFd<ReadArgs, number>(
     'read',
-    (f, buffer, offset, length, position) => {
-      const view = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-      const off = offset ?? 0;
-      return call(f.mount, 'read', f.handle, view, off, length ?? view.byteLength - off, position === null || position === undefined || position === -1 ? null : Number(position));
+    (f, ...a) => {
+      const [view, , offset, length, position] = readArgs(...a);
+      return call(f.mount, 'read', f.handle, view, offset, length, position);
     },
-    (fd, buffer, offset, length, position) => kernelFs.readSync(fd, buffer, offset ?? 0, length ?? buffer.byteLength - (offset ?? 0), position ?? null),
-    (fd, buffer, offset, length, position) =>
-      new Promise((res, rej) => kernelFs.read(fd, buffer, offset ?? 0, length ?? buffer.byteLength - (offset ?? 0), position ?? null, (e, n) => (e ? rej(e) : res(n)))),
+    // node:fs's callback gets the buffer read into as its third argument.
+    (...a) => readArgs(...a)[1],
   );
 
   type WriteArgs = [data: NodeJS.ArrayBufferView | string, offsetOrPosition?: number | null, lengthOrEncoding?: number | BufferEncoding | null, position?: number | null];
@@ -183,8 +213,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
   const write = byFd<WriteArgs, number>(
     'write',
     (f, data, a, b, c) => call(f.mount, 'write', f.handle, ...writeArgs(data, a, b, c)),
-    (fd, data, a, b, c) => kernelFs.writeSync(fd, ...writeArgs(data, a, b, c)),
-    (fd, data, a, b, c) => new Promise((res, rej) => kernelFs.write(fd, ...writeArgs(data, a, b, c), (e, n) => (e ? rej(e) : res(n)))),
+    (data) => data,
   );
 
   const fstat = byFd<[], IoStats | nodeFs.Stats>(
@@ -192,32 +221,32 @@ export function createIoLibrary(options: IoLibraryOptions) {
     function* (f) {
       return new IoStats(yield* call(f.mount, 'fstat', f.handle));
     },
-    (fd) => kernelFs.fstatSync(fd),
-    promisify<[number], nodeFs.Stats>((fd, cb) => kernelFs.fstat(fd, cb)),
   );
   const ftruncate = byFd<[number?], void>(
     'ftruncate',
     (f, len = 0) => call(f.mount, 'ftruncate', f.handle, len),
-    (fd, len) => kernelFs.ftruncateSync(fd, len),
-    promisify<[number, number?], void>((fd, len, cb) => kernelFs.ftruncate(fd, len, cb)),
   );
-  const fsync = byFd<[], void>('fsync', (f) => call(f.mount, 'fsync', f.handle), (fd) => kernelFs.fsyncSync(fd), promisify<[number], void>((fd, cb) => kernelFs.fsync(fd, cb)));
-  const fdatasync = byFd<[], void>('fdatasync', (f) => call(f.mount, 'fdatasync', f.handle), (fd) => kernelFs.fdatasyncSync(fd), promisify<[number], void>((fd, cb) => kernelFs.fdatasync(fd, cb)));
+  const fsync = byFd<[], void>('fsync', (f) => call(f.mount, 'fsync', f.handle));
+  const fdatasync = byFd<[], void>('fdatasync', (f) => call(f.mount, 'fdatasync', f.handle));
 
   // --- whole files -------------------------------------------------------------------
 
-  type FileRef = PathLike | number;
+  type FileRef = PathLike | number | IoFileHandle | nodeFs.promises.FileHandle;
   const fileRoute = <R>(ref: FileRef, syscall: string, onPath: (r: Routed) => Steps<R>, onFd: (f: OpenFile) => Steps<R>) => {
-    if (typeof ref === 'number') {
-      const f = fileOf(ref, syscall);
+    const fd = typeof ref === 'number' ? ref : ref instanceof IoFileHandle ? ref.fd : undefined;
+    if (fd !== undefined) {
+      const f = fileOf(fd, syscall);
       return f && { steps: () => onFd(f) };
     }
-    const r = table.route(ref);
-    return r && { steps: () => onPath(r), path: ref };
+    // node's own FileHandle (a kernel file), or anything node:fs should judge.
+    if (typeof ref === 'object' && !(ref instanceof URL) && !Buffer.isBuffer(ref)) return undefined;
+    const r = table.route(ref as PathLike);
+    return r && { steps: () => onPath(r), path: ref as PathLike };
   };
   const decode = (b: Buffer, enc: Encoding) => (enc ? b.toString(enc) : b);
 
   const readFile = routed<[FileRef, EncodingOption?], Buffer | string>(
+    'readFile',
     (ref, o) =>
       fileRoute(
         ref,
@@ -229,12 +258,11 @@ export function createIoLibrary(options: IoLibraryOptions) {
           return decode(yield* steps.readAll(f.mount, f.handle), encodingOf(o));
         },
       ),
-    (ref, o) => kernelFs.readFileSync(ref, o as never),
-    (ref, o) => (typeof ref === 'number' ? promisify<[number, EncodingOption], Buffer | string>((fd, opt, cb) => kernelFs.readFile(fd, opt as never, cb as never))(ref, o) : kernelFsp.readFile(ref, o as never)),
   );
 
-  const writeLike = (fallbackFlag: string, kernelSync: typeof kernelFs.appendFileSync, kernelAsync: typeof kernelFsp.appendFile, kernelCb: typeof kernelFs.appendFile) =>
-    routed<[FileRef, string | Uint8Array, EncodingOption?], void>(
+  const writeLike = (name: 'writeFile' | 'appendFile', fallbackFlag: string) =>
+    routed<[FileRef, string | NodeJS.ArrayBufferView, EncodingOption?], void>(
+      name,
       (ref, data, o) =>
         fileRoute(
           ref,
@@ -242,28 +270,31 @@ export function createIoLibrary(options: IoLibraryOptions) {
           (r) => steps.writeFile(r.mount, r.path, bytes(data, encodingOf(o)), flagOf(o, fallbackFlag), modeOf(o)),
           (f) => steps.writeAll(f.mount, f.handle, bytes(data, encodingOf(o))),
         ),
-      (ref, data, o) => kernelSync(ref, data, o as never),
-      (ref, data, o) => (typeof ref === 'number' ? promisify<[number, string | Uint8Array, EncodingOption], void>((fd, d, opt, cb) => kernelCb(fd, d, opt as never, cb))(ref, data, o) : kernelAsync(ref, data, o as never)),
     );
-  const writeFile = writeLike('w', kernelFs.writeFileSync, kernelFsp.writeFile, kernelFs.writeFile);
-  const appendFile = writeLike('a', kernelFs.appendFileSync, kernelFsp.appendFile, kernelFs.appendFile);
+  const writeFile = writeLike('writeFile', 'w');
+  const appendFile = writeLike('appendFile', 'a');
 
   // --- paths -------------------------------------------------------------------------
 
   type StatOptions = { bigint?: false; throwIfNoEntry?: boolean } | undefined;
   const statLike = (op: 'stat' | 'lstat') =>
     byPath<[StatOptions?], IoStats | nodeFs.Stats | undefined>(
-      function* (r) {
-        return new IoStats(yield* call(r.mount, op, r.path));
+      op,
+      function* (r, o) {
+        try {
+          return new IoStats(yield* call(r.mount, op, r.path));
+        } catch (e) {
+          if (o?.throwIfNoEntry === false && (e as { code?: unknown }).code === 'ENOENT') return undefined;
+          throw e;
+        }
       },
-      (p, o) => (op === 'stat' ? kernelFs.statSync(p, o) : kernelFs.lstatSync(p, o)),
-      (p, o) => (op === 'stat' ? kernelFsp.stat(p, o) : kernelFsp.lstat(p, o)),
     );
   const stat = statLike('stat');
   const lstat = statLike('lstat');
 
   type ReaddirOptions = BufferEncoding | { encoding?: BufferEncoding | null; withFileTypes?: boolean; recursive?: boolean } | null | undefined;
   const readdir = routed<[PathLike, ReaddirOptions?], string[] | IoDirent[] | nodeFs.Dirent[]>(
+    'readdir',
     (p, o) => {
       const r = table.route(p);
       const withTypes = typeof o === 'object' && o !== null && o.withFileTypes === true;
@@ -292,12 +323,10 @@ export function createIoLibrary(options: IoLibraryOptions) {
         }
       );
     },
-    (p, o) => kernelFs.readdirSync(p, o as never) as string[],
-    (p, o) => kernelFsp.readdir(p, o as never) as Promise<string[]>,
   );
 
   type MkdirOptions = number | { recursive?: boolean; mode?: number } | undefined;
-  const mkdir = byPath<[MkdirOptions?], string | undefined>(
+  const mkdir = byPath<[MkdirOptions?], string | undefined>('mkdir', 
     function* (r, o) {
       const mode = typeof o === 'number' ? o : (o?.mode ?? 0o777);
       if (typeof o === 'object' && o.recursive === true) {
@@ -307,49 +336,41 @@ export function createIoLibrary(options: IoLibraryOptions) {
       yield* call(r.mount, 'mkdir', r.path, mode);
       return undefined;
     },
-    (p, o) => kernelFs.mkdirSync(p, o),
-    (p, o) => kernelFsp.mkdir(p, o),
   );
 
   type RmOptions = { recursive?: boolean; force?: boolean } | undefined;
-  const rm = byPath<[RmOptions?], void>(
+  const rm = byPath<[RmOptions?], void>('rm', 
     (r, o) => steps.rm(r.mount, r.path, o?.recursive === true, o?.force === true),
-    (p, o) => kernelFs.rmSync(p, o),
-    (p, o) => kernelFsp.rm(p, o),
   );
-  const rmdir = byPath<[], void>((r) => call(r.mount, 'rmdir', r.path), (p) => kernelFs.rmdirSync(p), (p) => kernelFsp.rmdir(p));
-  const unlink = byPath<[], void>((r) => call(r.mount, 'unlink', r.path), (p) => kernelFs.unlinkSync(p), (p) => kernelFsp.unlink(p));
-  const truncate = byPath<[number?], void>((r, len = 0) => call(r.mount, 'truncate', r.path, len), (p, len) => kernelFs.truncateSync(p, len), (p, len) => kernelFsp.truncate(p, len));
-  const access = byPath<[number?], void>((r, mode = constants.F_OK) => call(r.mount, 'access', r.path, mode), (p, mode) => kernelFs.accessSync(p, mode), (p, mode) => kernelFsp.access(p, mode));
-  const chown = byPath<[number, number], void>((r, uid, gid) => call(r.mount, 'chown', r.path, uid, gid), (p, uid, gid) => kernelFs.chownSync(p, uid, gid), (p, uid, gid) => kernelFsp.chown(p, uid, gid));
-  const statfs = byPath<[], StatFsRecord | nodeFs.StatsFs>((r) => call(r.mount, 'statfs', r.path), (p) => kernelFs.statfsSync(p), (p) => kernelFsp.statfs(p));
-  const chmod = byPath<[number], void>((r, mode) => call(r.mount, 'chmod', r.path, mode), (p, mode) => kernelFs.chmodSync(p, mode), (p, mode) => kernelFsp.chmod(p, mode));
-  const utimes = byPath<[number | string | Date, number | string | Date], void>(
+  const rmdir = byPath<[], void>('rmdir', (r) => call(r.mount, 'rmdir', r.path));
+  const unlink = byPath<[], void>('unlink', (r) => call(r.mount, 'unlink', r.path));
+  const truncate = byPath<[number?], void>('truncate', (r, len = 0) => call(r.mount, 'truncate', r.path, len));
+  const access = byPath<[number?], void>('access', (r, mode = constants.F_OK) => call(r.mount, 'access', r.path, mode));
+  const chown = byPath<[number, number], void>('chown', (r, uid, gid) => call(r.mount, 'chown', r.path, uid, gid));
+  const statfs = byPath<[], StatFsRecord | nodeFs.StatsFs>('statfs', (r) => call(r.mount, 'statfs', r.path));
+  const chmod = byPath<[number], void>('chmod', (r, mode) => call(r.mount, 'chmod', r.path, mode));
+  const utimes = byPath<[number | string | Date, number | string | Date], void>('utimes', 
     (r, a, m) => call(r.mount, 'utimes', r.path, toMs(a), toMs(m)),
-    (p, a, m) => kernelFs.utimesSync(p, a, m),
-    (p, a, m) => kernelFsp.utimes(p, a, m),
   );
-  const readlink = byPath<[], string>((r) => call(r.mount, 'readlink', r.path), (p) => kernelFs.readlinkSync(p), (p) => kernelFsp.readlink(p));
-  const realpath = byPath<[], string>(
+  const readlink = byPath<[options?: unknown], string | Buffer>('readlink', (r) => call(r.mount, 'readlink', r.path));
+  const realpath = byPath<[options?: unknown], string | Buffer>('realpath', 
     function* (r) {
       const inner = yield* steps.realpath(r.mount, r.path);
       return inner === '/' ? r.mount.point : (r.mount.point === '/' ? '' : r.mount.point) + inner;
     },
-    (p) => kernelFs.realpathSync(p),
-    (p) => kernelFsp.realpath(p),
   );
   const symlink = routed<[string, PathLike], void>(
+    'symlink',
     (target, p) => {
       const r = table.route(p);
       return r && { path: target, dest: p, steps: () => call(r.mount, 'symlink', target, r.path) };
     },
-    (target, p) => kernelFs.symlinkSync(target, p),
-    (target, p) => kernelFsp.symlink(target, p),
   );
 
   /** rename and link: both paths under one mount, or both on the kernel path; EXDEV otherwise. */
-  const twoPaths = (op: 'rename' | 'link', kernelSync: (a: PathLike, b: PathLike) => void, kernelAsync: (a: PathLike, b: PathLike) => Promise<void>) =>
+  const twoPaths = (op: 'rename' | 'link') =>
     routed<[PathLike, PathLike], void>(
+      op,
       (from, to) => {
         const [a, b] = [table.route(from), table.route(to)];
         if (!a && !b) return undefined;
@@ -358,11 +379,9 @@ export function createIoLibrary(options: IoLibraryOptions) {
         }
         return { path: from, dest: to, steps: () => call(a.mount, op, a.path, b.path) };
       },
-      kernelSync,
-      kernelAsync,
     );
-  const rename = twoPaths('rename', kernelFs.renameSync, kernelFsp.rename);
-  const link = twoPaths('link', kernelFs.linkSync, kernelFsp.link);
+  const rename = twoPaths('rename');
+  const link = twoPaths('link');
 
   const existsSync = (p: PathLike): boolean => {
     try {
@@ -392,20 +411,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
   };
 
   const sync = Object.fromEntries(Object.entries(ops).map(([name, op]) => [`${name}Sync`, op.sync])) as { [K in keyof Ops as `${K}Sync`]: Ops[K]['sync'] };
-  /** node:fs's callback form: the callback is the last argument; the others as in the sync form. */
-  const callbacks = Object.fromEntries(
-    Object.entries(ops).map(([name, op]) => [
-      name,
-      (...args: unknown[]) => {
-        const cb = args.pop();
-        if (typeof cb !== 'function') throw Object.assign(new TypeError('The "cb" argument must be of type function'), { code: 'ERR_INVALID_ARG_TYPE' });
-        (op.async as (...a: unknown[]) => Promise<unknown>)(...args).then(
-          (v) => (name === 'read' || name === 'write' ? cb(null, v, args[1]) : cb(null, v)),
-          (e) => cb(e),
-        );
-      },
-    ]),
-  ) as { [K in keyof Ops]: (...args: unknown[]) => void };
+  const callbacks = Object.fromEntries(Object.entries(ops).map(([name, op]) => [name, op.callback])) as { [K in keyof Ops]: (...args: unknown[]) => void };
 
   const promises = {
     ...(Object.fromEntries(Object.entries(ops).map(([name, op]) => [name, op.async])) as { [K in keyof Ops]: Ops[K]['async'] }),

@@ -8,7 +8,10 @@
 //
 // node:fs's functions are replaced on the module object (so `fs.readFile`
 // and `import { readFile } from 'node:fs'` both route, the latter through
-// syncBuiltinESMExports); node's own module loader does not use them.
+// syncBuiltinESMExports). Node's CommonJS loader calls fs.realpathSync and
+// fs.readFileSync through the module object too: for paths outside the
+// mounts those go to node:fs's own functions with the loader's arguments
+// unchanged (its realpath cache included), so loading works as before.
 // The module object itself (the namespace of `import * as` is read-only).
 import nodeFs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';

@@ -73,8 +73,8 @@ export function* readAll(mount: Mount, handle: number): Steps<Buffer> {
 
 /** Writes all of `data` at the handle's position. */
 export function* writeAll(mount: Mount, handle: number, data: Uint8Array, position: number | null = null): Steps<void> {
-  for (let done = 0; done < data.length; ) {
-    const len = Math.min(CHUNK, data.length - done);
+  for (let done = 0; done < data.byteLength; ) {
+    const len = Math.min(CHUNK, data.byteLength - done);
     done += yield* call(mount, 'write', handle, data, done, len, position === null ? null : position + done);
   }
 }
@@ -114,7 +114,8 @@ export function* mkdirRecursive(mount: Mount, path: string, mode: number): Steps
     } catch (e) {
       if (!hasCode(e, 'EEXIST')) throw e;
       const st = yield* call(mount, 'stat', p);
-      if ((st.mode & constants.S_IFMT) !== constants.S_IFDIR) throw new FsError('ENOTDIR', 'mkdir', path);
+      // As node:fs: the path itself a file is EEXIST, a file on the way ENOTDIR.
+      if ((st.mode & constants.S_IFMT) !== constants.S_IFDIR) throw new FsError(p === path ? 'EEXIST' : 'ENOTDIR', 'mkdir', path);
     }
   }
   return first;
