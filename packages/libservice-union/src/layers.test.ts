@@ -3,7 +3,8 @@
 import { LocalLibservice, type Libservice } from '@polytropon/libservice';
 import { assertMatchesOracle, expectCode, nodeFsLibservice, readFile, temporaryDirectory, writeFile } from '@polytropon/libservice/conformance';
 import * as fc from 'fast-check';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -234,6 +235,38 @@ describe('UnionLibservice over several layers', () => {
     await s.union.rename('/dst', '/src');
     expect(await names(s.union, '/src')).toEqual(['a', 'c', 'sub']);
     expect(hostTree(s.upperDir)).toEqual(['src/', 'src/.wh..wh..opq', 'src/a', 'src/c', 'src/sub/', 'src/sub/x', 'src/sub/y']);
+  });
+
+  it('a directory with lower content renamed under an open handle: writes through the handle land in the moved file', async () => {
+    const s = await stack([{ 'd/lower': 'l' }]);
+    const h = await s.union.open('/d/mine', constants.O_CREAT | constants.O_WRONLY, 0o644);
+    await s.union.link('/d/mine', '/d/alias');
+    await s.union.rename('/d', '/d2');
+    await s.union.write(h, Buffer.from('late'), 0, 4, 0);
+    await s.union.close(h);
+    expect(await readFile(s.union, '/d2/mine')).toBe('late');
+    expect(await readFile(s.union, '/d2/alias')).toBe('late'); // still one file
+    expect(await readFile(s.union, '/d2/lower')).toBe('l');
+    await expectCode(s.union.stat('/d'), 'ENOENT');
+  });
+
+  it('a rename that fails changes nothing: what the destination hid stays hidden, no work directory is left', async () => {
+    const s = await stack([{ 'b/old': 'deleted', a: { dir: true } }]);
+    execFileSync('mkfifo', [join(s.lowerDirs[0]!, 'a', 'fifo')]); // a lower entry the contract cannot copy
+    await s.union.unlink('/b/old');
+    await expectCode(s.union.rename('/a', '/b'), 'ENOTSUP', 'rename', '/a');
+    expect(await names(s.union, '/b')).toEqual([]);
+    expect(hostTree(s.upperDir)).toEqual(['b/', 'b/.wh.old']);
+  });
+
+  it('copy-up keeps setuid and setgid bits with the owner', async () => {
+    if (process.getuid?.() !== 0) return; // giving files away needs root
+    const s = await stack([{ tool: { file: 'x', mode: 0o755 } }]);
+    chownSync(join(s.lowerDirs[0]!, 'tool'), 1000, 1000);
+    chmodSync(join(s.lowerDirs[0]!, 'tool'), 0o6755);
+    await s.union.utimes('/tool', 1_000_000, 1_000_000);
+    const st = await s.union.stat('/tool');
+    expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o6755, 1000, 1000]);
   });
 
   it('a directory renamed over an empty lower directory does not show the lower content', async () => {

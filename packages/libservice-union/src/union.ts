@@ -288,12 +288,13 @@ export class UnionLibservice implements Libservice {
 
   /** Gives an upper entry the mode, owner and times of `st`. */
   async #attributes(path: string, st: StatRecord): Promise<void> {
-    await this.#upper.chmod(path, st.mode & 0o7777);
     const now = await this.#upper.lstat(path);
     if (now.uid !== st.uid || now.gid !== st.gid) {
-      // Only root may give files away; anyone else keeps its own.
+      // Only root may give files away; anyone else keeps its own. Before
+      // chmod: chown clears the setuid and setgid bits.
       await this.#upper.chown(path, st.uid, st.gid).catch((e) => (hasCode(e, 'EPERM') ? undefined : Promise.reject(e)));
     }
+    await this.#upper.chmod(path, st.mode & 0o7777);
     await this.#upper.utimes(path, st.atimeMs, st.mtimeMs);
   }
 
@@ -351,17 +352,24 @@ export class UnionLibservice implements Libservice {
   }
 
   /**
-   * Copies the merged view of directory `d` into the upper branch at `to`
-   * (which must not exist): files are copied with their attributes,
-   * symlinks recreated, directories recursed.
+   * Builds the merged view of directory `d` in the upper branch at `to`
+   * (which must not exist): lower files are copied with their attributes,
+   * lower symlinks recreated, directories recursed. Upper entries are not
+   * copied but listed in `moves`, to be renamed over once everything that
+   * can fail has been done: handles open on them keep their file, and hard
+   * links among them stay links.
    */
-  async #materialize(d: Dir, to: string): Promise<void> {
+  async #materialize(d: Dir, to: string, moves: [string, string][]): Promise<void> {
     await this.#upper.mkdir(to, 0o700);
     for (const e of await this.#list(d)) {
       const n = await this.#child(d, e.name);
-      const from = this.#branch(n);
       const dst = join(to, e.name);
-      if (n.dir) await this.#materialize(n.dir, dst);
+      if (n.upper && !n.dir?.lowers) {
+        moves.push([n.path, dst]);
+        continue;
+      }
+      const from = this.#branch(n);
+      if (n.dir) await this.#materialize(n.dir, dst, moves);
       else if (n.type === EntryType.Symlink) await this.#upper.symlink(await from.readlink(n.path), dst);
       else if (n.type === EntryType.File) {
         await this.#copyFile(from, n.path, dst, true);
@@ -514,8 +522,9 @@ export class UnionLibservice implements Libservice {
       this.#changes.run(async () => {
         const n = await this.#existing(path, false, 'unlink');
         if (n.type === EntryType.Directory) fail('EISDIR', 'unlink', path);
-        if (n.upper) await this.#upper.unlink(n.path);
+        // The whiteout first: a reader never sees the lower entry come back.
         if (n.lowerHas) await this.#whiteout(n);
+        if (n.upper) await this.#upper.unlink(n.path);
       }),
     );
   }
@@ -527,11 +536,12 @@ export class UnionLibservice implements Libservice {
         if (n.dir === null) fail('ENOTDIR', 'rmdir', path);
         if (n.path === '/') fail('EBUSY', 'rmdir', path);
         if ((await this.#list(n.dir)).length > 0) fail('ENOTEMPTY', 'rmdir', path);
+        // The whiteout first (the upper directory, while it is there, still wins).
+        if (n.lowerHas) await this.#whiteout(n);
         if (n.upper) {
           await this.#clearMarkers(n.path);
           await this.#upper.rmdir(n.path);
         }
-        if (n.lowerHas) await this.#whiteout(n);
       }),
     );
   }
@@ -560,15 +570,27 @@ export class UnionLibservice implements Libservice {
     }
     if (isMarker(b.name)) fail('EINVAL', 'rename', from, to);
     await this.#upperDir(b.parent);
-    if (b.dir?.upper) await this.#clearMarkers(b.path);
+    // What can fail comes first; the destination's markers go only when
+    // the rename is sure to happen, or a failed rename would bring back
+    // what they hid.
     if (a.dir && (a.dir.lowers || !a.upper)) {
-      // A directory with lower content: its merged view, copied whole.
+      // A directory with lower content: its merged view, built whole in a
+      // hidden work directory (lower content copied, upper content moved).
       const work = join(b.parent.path, workName());
-      await this.#materialize(a.dir, work);
+      const moves: [string, string][] = [];
+      try {
+        await this.#materialize(a.dir, work, moves);
+      } catch (e) {
+        await this.#removeUpperTree(work).catch(() => {});
+        throw e;
+      }
+      for (const [src, dst] of moves) await this.#upper.rename(src, dst);
+      if (b.dir?.upper) await this.#clearMarkers(b.path);
       await this.#upper.rename(work, b.path);
       if (a.upper) await this.#removeUpperTree(a.path);
     } else {
       if (!a.upper) await this.#copyUp(a, true);
+      if (b.dir?.upper) await this.#clearMarkers(b.path);
       await this.#upper.rename(a.path, b.path);
     }
     // The name may cover a lower directory now: keep its content hidden.

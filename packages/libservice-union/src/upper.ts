@@ -17,11 +17,13 @@ export class UpperBranch implements Libservice {
   readonly #branch: Libservice;
   readonly #dirs: Lru<Listing>;
   /**
-   * Bumped before and after every change: a listing read while a change ran
-   * is not cached (it may predate the change, which then found nothing to
-   * update). Changes apply themselves to the cached listings.
+   * Bumped by every change, and `#changing` counts the changes under way: a
+   * listing read while any change ran is not cached (it may predate the
+   * change, which then found nothing to update). Changes apply themselves
+   * to the cached listings.
    */
   #epoch = 0;
+  #changing = 0;
 
   constructor(branch: Libservice, capacity: number) {
     this.#branch = branch;
@@ -33,6 +35,7 @@ export class UpperBranch implements Libservice {
     const cached = this.#dirs.get(path);
     if (cached !== undefined) return cached;
     const epoch = this.#epoch;
+    const quiet = this.#changing === 0;
     let entries: DirEntry[];
     try {
       entries = await this.#branch.readdir(path);
@@ -44,17 +47,19 @@ export class UpperBranch implements Libservice {
     for (const e of entries) {
       listing.set(e.name, e.type === EntryType.Unknown ? entryTypeOfMode((await this.#branch.lstat(join(path, e.name))).mode) : e.type);
     }
-    if (this.#epoch === epoch) this.#dirs.set(path, listing);
+    if (quiet && this.#changing === 0 && this.#epoch === epoch) this.#dirs.set(path, listing);
     return listing;
   }
 
   async #change<T>(op: () => Promise<T>, done: (result: T) => void | Promise<void>): Promise<T> {
     this.#epoch++;
+    this.#changing++;
     try {
       const r = await op();
       await done(r);
       return r;
     } finally {
+      this.#changing--;
       this.#epoch++;
     }
   }
