@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoServiceClient } from './client.js';
 import { instance, ServiceProcess } from './fixtures/service-process.js';
 
-const clientScript = fileURLToPath(new URL('./fixtures/client.mjs', import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const clientScript = fixture('client.mjs');
 
 const until = async (f: () => Promise<boolean>, ms = 5000) => {
   const end = Date.now() + ms;
@@ -139,6 +140,32 @@ describe('IoService', () => {
     expect(s.p50Us).toBeGreaterThan(0);
     expect(s.p99Us).toBeGreaterThanOrEqual(s.p50Us);
     expect(s.histogram.reduce((a, b) => a + b, 0)).toBe(s.count);
+    await c.unmount();
+    await inst.dispose();
+  });
+});
+
+describe('IoService under churn', () => {
+  it('many processes with two clients each, coming and going: every result right, nothing left open', async () => {
+    const inst = await instance(svc);
+    const base = await svc.stats();
+    const procs = Array.from({ length: 6 }, (_, id) =>
+      spawn(process.execPath, [fixture('churn.mjs'), svc.endpoint, inst.name, String(id), '120'], { stdio: 'inherit' }),
+    );
+    const codes = await Promise.all(procs.map(async (p) => (await once(p, 'exit'))[0]));
+    expect(codes).toEqual([0, 0, 0, 0, 0, 0]);
+    const end = Date.now() + 5000;
+    let now = await svc.stats();
+    while ((now.openHandles !== base.openHandles || now.processes !== base.processes) && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 20));
+      now = await svc.stats();
+    }
+    expect([now.openHandles, now.processes]).toEqual([base.openHandles, base.processes]);
+    // Every process left its even-numbered files, renamed.
+    const c = IoServiceClient.attach(svc.endpoint, inst.name);
+    const names = (await c.readdir('/')).map((e) => e.name);
+    expect(names.length).toBe(6 * 60);
+    expect(names.every((n) => n.endsWith('.done'))).toBe(true);
     await c.unmount();
     await inst.dispose();
   });
