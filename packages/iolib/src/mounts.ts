@@ -95,9 +95,12 @@ export class MountTable {
     const s = pathString(p);
     if (s.includes('\0')) return undefined; // node:fs gives its own error
     const abs = resolve(s);
+    // resolve() drops a trailing '/' and a final '.', which the kernel's
+    // rules need (a file named with '/' is ENOTDIR): hand them on.
+    const tail = s.length > 1 && s.endsWith('/') ? '/' : s.endsWith('/.') ? '/.' : '';
     for (const mount of this.#mounts) {
       if (abs === mount.point) return { mount, path: '/' };
-      if (abs.startsWith(mount.point === '/' ? '/' : mount.point + '/')) return { mount, path: mount.point === '/' ? abs : abs.slice(mount.point.length) };
+      if (abs.startsWith(mount.point === '/' ? '/' : mount.point + '/')) return { mount, path: (mount.point === '/' ? abs : abs.slice(mount.point.length)) + tail };
     }
     return undefined;
   }

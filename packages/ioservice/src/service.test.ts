@@ -156,11 +156,13 @@ describe('IoService under churn', () => {
     expect(codes).toEqual([0, 0, 0, 0, 0, 0]);
     const end = Date.now() + 5000;
     let now = await svc.stats();
-    while ((now.openHandles !== base.openHandles || now.processes !== base.processes) && Date.now() < end) {
+    // (This test's own process may have come or gone meanwhile: none of the churners is left.)
+    while ((now.openHandles !== base.openHandles || now.processes > base.processes) && Date.now() < end) {
       await new Promise((r) => setTimeout(r, 20));
       now = await svc.stats();
     }
-    expect([now.openHandles, now.processes]).toEqual([base.openHandles, base.processes]);
+    expect(now.openHandles).toBe(base.openHandles);
+    expect(now.processes).toBeLessThanOrEqual(base.processes);
     // Every process left its even-numbered files, renamed.
     const c = IoServiceClient.attach(svc.endpoint, inst.name);
     const names = (await c.readdir('/')).map((e) => e.name);

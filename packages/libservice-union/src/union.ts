@@ -28,6 +28,7 @@ import {
   hasCode,
   opensForChange,
   parseOptions,
+  pathTail,
   splitPath,
   entryTypeOfMode,
 } from '@polytropon/libservice';
@@ -165,6 +166,9 @@ export class UnionLibservice implements Libservice {
   async #resolve(path: string, follow: boolean, syscall: string, dest?: string): Promise<Node> {
     if (this.#unmounted) fail('ENOTCONN', syscall, path, dest);
     const queue = splitPath(path);
+    // A trailing '/' or a final '.' names a directory, through a final symlink too.
+    const mustBeDir = ['/', '.'].includes(pathTail(path));
+    if (mustBeDir) follow = true;
     const dirs: Dir[] = [this.#root()];
     let links = 0;
     for (;;) {
@@ -188,7 +192,10 @@ export class UnionLibservice implements Libservice {
         queue.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
         continue;
       }
-      if (last) return node;
+      if (last) {
+        if (mustBeDir && node.type !== null && node.dir === null) fail('ENOTDIR', syscall, path, dest);
+        return node;
+      }
       if (node.type === null) fail('ENOENT', syscall, path, dest);
       if (node.dir === null) fail('ENOTDIR', syscall, path, dest);
       dirs.push(node.dir);
@@ -405,6 +412,7 @@ export class UnionLibservice implements Libservice {
       const n = await this.#resolve(path, (flags & O_NOFOLLOW) === 0 && !exclusive, 'open');
       if (n.type === null) {
         if ((flags & O_CREAT) === 0) fail('ENOENT', 'open', path);
+        if (pathTail(path) !== '') fail('EISDIR', 'open', path); // a file cannot be made with a trailing '/'
         if (isMarker(n.name)) fail('EINVAL', 'open', path);
         await this.#upperDir(n.parent);
         const handle = await this.#upper.open(n.path, flags, mode);
@@ -532,6 +540,9 @@ export class UnionLibservice implements Libservice {
   async rmdir(path: string): Promise<void> {
     await this.#relay('rmdir', path, undefined, () =>
       this.#changes.run(async () => {
+        const tail = pathTail(path);
+        if (tail === '.') fail('EINVAL', 'rmdir', path);
+        if (tail === '..') fail('ENOTEMPTY', 'rmdir', path);
         const n = await this.#existing(path, false, 'rmdir');
         if (n.dir === null) fail('ENOTDIR', 'rmdir', path);
         if (n.path === '/') fail('EBUSY', 'rmdir', path);
@@ -553,6 +564,7 @@ export class UnionLibservice implements Libservice {
   async #rename(from: string, to: string, noReplace: boolean): Promise<void> {
     // rename(2) looks both directories up, then the source;
     // renameat2(RENAME_NOREPLACE), as emulated, the source first.
+    if ([pathTail(from), pathTail(to)].some((t) => t === '.' || t === '..')) fail('EBUSY', 'rename', from, to);
     const a = await this.#resolve(from, false, 'rename', to);
     if (noReplace && a.type === null) fail('ENOENT', 'rename', from, to);
     const b = await this.#resolve(to, false, 'rename', to);
@@ -569,6 +581,7 @@ export class UnionLibservice implements Libservice {
       if (!a.dir && (await this.#sameFile(a, b))) return; // hard links of one file: nothing to do
     }
     if (isMarker(b.name)) fail('EINVAL', 'rename', from, to);
+    if (!a.dir && pathTail(to) === '/') fail('ENOTDIR', 'rename', from, to);
     await this.#upperDir(b.parent);
     // What can fail comes first; the destination's markers go only when
     // the rename is sure to happen, or a failed rename would bring back

@@ -29,6 +29,18 @@ export function splitPath(path: unknown, name = 'path'): string[] {
   return path.split('/').filter((c) => c !== '' && c !== '.');
 }
 
+/**
+ * How a path ends, for the rules the kernel applies to its last component:
+ * '/' (a trailing slash: it must be a directory), '.' or '..' (it names a
+ * directory through itself or its child: rmdir and rename refuse), or ''.
+ */
+export function pathTail(path: string): '' | '/' | '.' | '..' {
+  if (path.length > 1 && path.endsWith('/')) return '/';
+  if (path.endsWith('/.')) return '.';
+  if (path.endsWith('/..')) return '..';
+  return '';
+}
+
 /** Checks a handle is an integer (whether it is open is the service's EBADF). */
 export function checkHandle(handle: unknown): number {
   if (!Number.isSafeInteger(handle)) throw argumentError(TypeError, 'ERR_INVALID_ARG_TYPE', 'handle must be an integer');

@@ -17,7 +17,7 @@
 // with ELOOP instead of being followed. README.md says the same to users.
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { checkHandle, checkIo, checkNumber, parseOptions, splitPath } from './arguments.js';
+import { checkHandle, checkIo, checkNumber, parseOptions, pathTail, splitPath } from './arguments.js';
 import type { DirEntry, Libservice, RenameOptions, StatFsRecord, StatRecord } from './contract.js';
 import { asServiceError, FsError, hasCode } from './errors.js';
 import { dirEntry, statFsRecord, statRecord } from './records.js';
@@ -91,6 +91,12 @@ export class LocalLibservice implements Libservice {
   async #resolve(path: string, syscall: string, follow: boolean): Promise<{ host: string; checked: boolean; st?: fs.Stats }> {
     if (this.#unmounted) throw new FsError('ENOTCONN', syscall, path);
     const queue = splitPath(path);
+    // A path ending in '/' or '/.' names a directory: the kernel follows a
+    // final symlink for it, so resolve that here too, then hand the ending
+    // on for the kernel's own rules (ENOTDIR, EISDIR, EINVAL).
+    const tail = pathTail(path);
+    const suffix = tail === '/' ? '/' : tail === '.' ? '/.' : '';
+    if (tail !== '') follow = true;
     const stack: string[] = [];
     let links = 0;
     let checked = queue.length === 0;
@@ -131,8 +137,9 @@ export class LocalLibservice implements Libservice {
       queue.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
       checked = queue.length === 0;
     }
-    const host = stack.length === 0 ? this.#root || '/' : this.#root + '/' + stack.join('/');
-    return st !== undefined && checked ? { host, checked, st } : { host, checked };
+    const host = (stack.length === 0 ? this.#root || '/' : this.#root + '/' + stack.join('/')) + (stack.length === 0 ? '' : suffix);
+    // With an ending, the kernel still has its say (a file with '/' is ENOTDIR).
+    return st !== undefined && checked && suffix === '' ? { host, checked, st } : { host, checked };
   }
 
   async #host(path: string, syscall: string, follow: boolean): Promise<string> {
@@ -245,8 +252,14 @@ export class LocalLibservice implements Libservice {
   }
 
   async rmdir(path: string): Promise<void> {
-    if (splitPath(path).length === 0) throw new FsError('EBUSY', 'rmdir', path);
-    await this.#pathOp('rmdir', path, false, (h) => this.#sys.rmdir(h));
+    const tail = pathTail(path);
+    if (tail === '.') throw new FsError('EINVAL', 'rmdir', path);
+    if (tail === '..') throw new FsError('ENOTEMPTY', 'rmdir', path);
+    await this.#pathOp('rmdir', path, false, (h) => {
+      // '/..' and the like name the root: it is never removed.
+      if (h === (this.#root || '/')) throw new FsError('EBUSY', 'rmdir', path);
+      return this.#sys.rmdir(h);
+    });
   }
 
   async unlink(path: string): Promise<void> {
@@ -258,7 +271,9 @@ export class LocalLibservice implements Libservice {
     // the destination, then renamed (a window where another writer may
     // create the destination; README.md says so).
     const noReplace = options.noReplace === true;
+    if (['.', '..'].includes(pathTail(from)) || ['.', '..'].includes(pathTail(to))) throw new FsError('EBUSY', 'rename', from, to);
     const [src, dst] = await this.#hostPair(from, to, 'rename', noReplace);
+    if (src === (this.#root || '/') || dst === (this.#root || '/')) throw new FsError('EBUSY', 'rename', from, to);
     try {
       if (noReplace) {
         const exists = await this.#sys.lstat(dst).then(

@@ -346,6 +346,33 @@ export function describeConformance(name: string, create: () => Promise<Conforma
         expect(await names(s, '/a/b/..')).toEqual(['b', 'f']);
         if (rooted) expect(await names(s, '/..')).toEqual(['a']);
       });
+      test('a trailing slash or a final . names a directory, as the kernel rules', async (s) => {
+        await writeFile(s, '/f', 'x');
+        await s.mkdir('/d');
+        await expectCode(s.stat('/f/'), 'ENOTDIR', 'stat', '/f/');
+        await expectCode(s.lstat('/f/'), 'ENOTDIR', 'lstat', '/f/');
+        expect((await s.stat('/d/')).mode & constants.S_IFMT).toBe(constants.S_IFDIR);
+        await expectCode(s.open('/f/', parseOpenFlags('r')), 'ENOTDIR', 'open', '/f/');
+        await expectCode(s.open('/new/', parseOpenFlags('w')), 'EISDIR', 'open', '/new/');
+        await expectCode(s.readdir('/f/'), 'ENOTDIR', 'scandir', '/f/');
+        await expectCode(s.unlink('/f/'), 'ENOTDIR', 'unlink', '/f/');
+        await expectCode(s.truncate('/f/', 0), 'ENOTDIR');
+        await expectCode(s.rename('/f/', '/g'), 'ENOTDIR', 'rename', '/f/');
+        await expectCode(s.rename('/f', '/g/'), 'ENOTDIR', 'rename', '/f');
+        await s.mkdir('/e/');
+        await expectCode(s.rmdir('/e/.'), 'EINVAL', 'rmdir', '/e/.');
+        await expectCode(s.mkdir('/e/.'), 'EEXIST', 'mkdir', '/e/.');
+        await expectCode(s.rename('/e/.', '/y'), 'EBUSY', 'rename', '/e/.');
+        await s.rename('/e/', '/e2/');
+        await s.rmdir('/e2/');
+        expect(await names(s, '/')).toEqual(['d', 'f']);
+        if (rooted) {
+          // The root itself is never removed or renamed, whatever names it.
+          await expectCode(s.rmdir('/'), 'EBUSY', 'rmdir', '/');
+          await expectCode(s.rmdir('/..'), 'ENOTEMPTY', 'rmdir', '/..');
+          await expectCode(s.rename('/d/..', '/z'), 'EBUSY', 'rename', '/d/..');
+        }
+      });
       test('readdir while entries change lists every unchanged entry exactly once', async (s) => {
         await s.mkdir('/d');
         for (let i = 0; i < 150; i++) await writeFile(s, `/d/stable-${i}`, '');
