@@ -18,7 +18,7 @@ const endpoint = `ioservice-idle-${process.pid}`;
 writeFileSync(join(dir, 'service.json'), JSON.stringify({ endpoint, instances: { data: { type: 'local', root: dir } } }));
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 // As the command's own first line runs it.
-const svc = spawn(process.execPath, ['--max-semi-space-size=1', cli, '--config', join(dir, 'service.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const svc = spawn(process.execPath, ['--max-semi-space-size=1', '--v8-pool-size=1', '--single-threaded-gc', cli, '--config', join(dir, 'service.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
 await once(svc.stdout, 'data');
 
 const ticks = () => {

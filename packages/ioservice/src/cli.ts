@@ -1,5 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
-// (A young generation of 1 MB keeps an idle service near 60 MB resident; see README.md.)
+#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --single-threaded-gc
+// (A 1 MB young generation, one V8 worker thread and a single-threaded GC keep an idle service near 60 MB resident; see README.md.)
 // polytropon-ioservice --config service.json
 //
 // Runs one I/O service (one per pool) as its own process: builds the
