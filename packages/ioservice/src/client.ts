@@ -14,6 +14,7 @@ import { FsError, checkHandle, checkIo, checkNumber, splitPath } from '@polytrop
 import type { DirEntry, EntryType, Libservice, RenameOptions, StatFsRecord, StatRecord } from '@polytropon/libservice';
 import { constants } from 'node:fs';
 import { codeOf } from './errno.js';
+import { INSTANCE_NAME } from './service.js';
 
 /** The sync twins of the contract's operations. */
 export type SyncLibservice = {
@@ -50,7 +51,7 @@ export class IoServiceClient implements Libservice, SyncLibservice {
 
   /** Attaches to the service at `endpoint` and addresses its instance `instance`. */
   static attach(endpoint: string, instance: string, options?: FrontDriverOptions): IoServiceClient {
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(instance)) throw Object.assign(new TypeError(`invalid instance name '${instance}'`), { code: 'ERR_INVALID_ARG_VALUE' });
+    if (!INSTANCE_NAME.test(instance)) throw Object.assign(new TypeError(`invalid instance name '${instance}'`), { code: 'ERR_INVALID_ARG_VALUE' });
     return new IoServiceClient(endpoint, instance, options);
   }
 

@@ -8,16 +8,16 @@
 // detaches or the process dies.
 import { BackDriver, Opcode, decodeRequest, encodeResult } from '@polytropon/ipc';
 import type { HandlerResult, Message, Request } from '@polytropon/ipc';
-import { parseOptions } from '@polytropon/libservice';
+import { isLibservice, parseOptions } from '@polytropon/libservice';
 import type { Libservice } from '@polytropon/libservice';
 import { z } from 'zod';
 import { errno } from './errno.js';
 import { OperationCounter, type OperationStats } from './stats.js';
 
-const isLibservice = (v: unknown): v is Libservice =>
-  typeof v === 'object' && v !== null && ['open', 'readdir', 'lstat', 'rename', 'unmount'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function');
 const Instance = z.custom<Libservice>(isLibservice, { message: 'must be a libservice' });
-const InstanceName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'an instance name is 1..64 of A-Z a-z 0-9 . _ -');
+/** What an instance may be named: it is a path component of every request. */
+export const INSTANCE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const InstanceName = z.string().regex(INSTANCE_NAME, 'an instance name is 1..64 of A-Z a-z 0-9 . _ -');
 
 /** Request queues, their slots, request buffers and their size; @polytropon/ipc checks the values. */
 export const ChannelOptions = z.strictObject({

@@ -30,7 +30,7 @@ import {
   parseOptions,
   pathTail,
   splitPath,
-  entryTypeOfMode,
+  isLibservice,
 } from '@polytropon/libservice';
 import type { DirEntry, Libservice, PosixCode, RenameOptions, StatFsRecord, StatRecord } from '@polytropon/libservice';
 import { constants } from 'node:fs';
@@ -43,8 +43,6 @@ import { UpperBranch } from './upper.js';
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_TRUNC, O_WRONLY } = constants;
 const COPY_CHUNK = 1 << 20;
 
-const isLibservice = (v: unknown): v is Libservice =>
-  typeof v === 'object' && v !== null && ['open', 'readdir', 'lstat', 'rename', 'unmount'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function');
 const Branch = z.custom<Libservice>(isLibservice, { message: 'must be a libservice (an object with the Libservice methods)' });
 
 const UnionOptions = z.strictObject({

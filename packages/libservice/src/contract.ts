@@ -101,3 +101,11 @@ export interface Libservice {
   /** Closes every handle still open and releases the service; later calls fail with EBADF or ENOTCONN (as a FUSE mount that went away). */
   unmount(): Promise<void>;
 }
+
+/**
+ * Whether `v` looks like a libservice (has the contract's methods): the
+ * check options schemas use for a libservice handed in by a caller.
+ */
+export function isLibservice(v: unknown): v is Libservice {
+  return typeof v === 'object' && v !== null && ['open', 'readdir', 'lstat', 'rename', 'unmount'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function');
+}

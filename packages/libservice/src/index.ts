@@ -1,7 +1,7 @@
 // @polytropon/libservice: the contract every user-level filesystem service
 // keeps, its errors, and the local-directory libservice. The conformance
 // suite is the separate entry '@polytropon/libservice/conformance'.
-export { EntryType } from './contract.js';
+export { EntryType, isLibservice } from './contract.js';
 export type { DirEntry, Libservice, RenameOptions, StatFsRecord, StatRecord } from './contract.js';
 export { FsError, asServiceError, hasCode } from './errors.js';
 export type { PosixCode } from './errors.js';
