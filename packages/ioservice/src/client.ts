@@ -34,6 +34,7 @@ interface Call<T> {
 const none = (): void => undefined;
 const asStat = (m: Message) => m as unknown as StatRecord;
 
+/** A filesystem instance of an I/O service as a libservice (with sync twins), reached over its channel. */
 export class IoServiceClient implements Libservice, SyncLibservice {
   readonly #endpoint: string;
   readonly #options: FrontDriverOptions | undefined;

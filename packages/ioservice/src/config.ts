@@ -37,6 +37,7 @@ export const ServiceConfig = z.strictObject({
 });
 export type ServiceConfig = z.input<typeof ServiceConfig>;
 
+/** Validates a parsed service.json; a bad one throws ERR_INVALID_ARG_VALUE naming the field. */
 export function parseConfig(value: unknown): z.output<typeof ServiceConfig> {
   return parseOptions(ServiceConfig, value, 'service config');
 }

@@ -156,6 +156,7 @@ export class IoService {
     await this.#serving;
   }
 
+  /** Counters and latency histograms per operation, and the clients, processes and handles now. */
   stats(): IoServiceStats {
     const operations: Record<string, OperationStats> = {};
     for (const [op, c] of this.#counters) if (c.count > 0) operations[OPCODE_NAMES.get(op) as string] = c.snapshot();

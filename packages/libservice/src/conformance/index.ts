@@ -52,6 +52,7 @@ export async function temporaryDirectory(prefix = 'libservice-'): Promise<{ path
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
+/** Writes a whole file through a libservice (open with node:fs-style `flags`, write everything, close). */
 export async function writeFile(s: Libservice, path: string, data: string | Uint8Array, flags = 'w'): Promise<void> {
   const bytes = typeof data === 'string' ? enc(data) : data;
   const h = await s.open(path, parseOpenFlags(flags), 0o644);
@@ -63,6 +64,7 @@ export async function writeFile(s: Libservice, path: string, data: string | Uint
   }
 }
 
+/** Reads a whole file through a libservice, as UTF-8. */
 export async function readFile(s: Libservice, path: string): Promise<string> {
   const h = await s.open(path, parseOpenFlags('r'));
   try {
