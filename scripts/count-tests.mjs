@@ -6,6 +6,7 @@ import { join } from 'node:path';
 const dir = process.argv[2] ?? '.test-results';
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 for (const f of readdirSync(dir)) {
   const text = readFileSync(join(dir, f), 'utf8');
   if (f.endsWith('.log')) {
@@ -18,8 +19,10 @@ for (const f of readdirSync(dir)) {
   } else if (f.endsWith('.json')) {
     const r = JSON.parse(text);
     passed += r.numPassedTests;
+    skipped += r.numPendingTests + r.numTodoTests;
     failed += r.numFailedTests + (r.success || r.numFailedTestSuites === 0 ? 0 : r.numFailedTestSuites);
   }
 }
+if (skipped > 0) console.log(`(${skipped} skipped: see the NOTICE lines above)`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

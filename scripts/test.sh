@@ -12,6 +12,18 @@ rm -rf "$results" && mkdir -p "$results"
 status=0
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# The Ceph libservice is tested against a real cluster: a single node on
+# loopback from Debian's packages. Without one its tests are skipped, and
+# say so; with one started, their absence fails (POLYTROPON_CEPH_REQUIRED).
+step "Ceph: a single-node cluster for the Ceph libservice"
+if bash scripts/ceph-dev-cluster.sh install && bash scripts/ceph-dev-cluster.sh start; then
+  eval "$(bash scripts/ceph-dev-cluster.sh env)"
+  export POLYTROPON_CEPH_REQUIRED=1
+  trap 'bash scripts/ceph-dev-cluster.sh stop' EXIT
+else
+  echo "NOTICE: no Ceph cluster could be started here; the Ceph tests are skipped" >&2
+fi
+
 step "Rust: unit, stress and doc tests (release)"
 cargo test --release --workspace --no-fail-fast 2>&1 | tee "$results/cargo.log" || status=1
 

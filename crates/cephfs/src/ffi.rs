@@ -41,6 +41,8 @@ pub const CEPH_SETATTR_ATIME: c_int = 1 << 4;
 
 /// An opaque `struct ceph_mount_info *`.
 pub type Cmount = *mut c_void;
+/// An opaque `struct Inode *` of the low-level interface.
+pub type Inode = *mut c_void;
 /// An opaque `struct ceph_dir_result *`.
 pub type DirResult = *mut c_void;
 
@@ -94,7 +96,6 @@ api! {
     ceph_rmdir: fn(Cmount, *const c_char) -> c_int;
     ceph_unlink: fn(Cmount, *const c_char) -> c_int;
     ceph_rename: fn(Cmount, *const c_char, *const c_char) -> c_int;
-    ceph_link: fn(Cmount, *const c_char, *const c_char) -> c_int;
     ceph_symlink: fn(Cmount, *const c_char, *const c_char) -> c_int;
     ceph_readlink: fn(Cmount, *const c_char, *mut c_char, i64) -> c_int;
     ceph_truncate: fn(Cmount, *const c_char, i64) -> c_int;
@@ -103,4 +104,8 @@ api! {
     ceph_chmod: fn(Cmount, *const c_char, mode_t) -> c_int;
     ceph_chown: fn(Cmount, *const c_char, c_int, c_int) -> c_int;
     ceph_statfs: fn(Cmount, *const c_char, *mut statvfs) -> c_int;
+    ceph_mount_perms: fn(Cmount) -> *mut c_void;
+    ceph_ll_walk: fn(Cmount, *const c_char, *mut Inode, *mut CephStatx, c_uint, c_uint, *const c_void) -> c_int;
+    ceph_ll_link: fn(Cmount, Inode, Inode, *const c_char, *const c_void) -> c_int;
+    ceph_ll_put: fn(Cmount, Inode) -> c_int;
 }

@@ -451,9 +451,28 @@ impl Mount {
         self.two_path_call(from, to, |api, cm, a, b| unsafe { (api.ceph_rename)(cm, a, b) })
     }
 
+    /// link(2) does not follow a symlink at `existing`, where ceph_link
+    /// does: through the low-level interface, which walks without following.
     fn raw_link(&self, existing: &str, path: &str) -> Result<(), Errno> {
-        // SAFETY: a live client and NUL-terminated paths.
-        self.two_path_call(existing, path, |api, cm, a, b| unsafe { (api.ceph_link)(cm, a, b) })
+        let (dir, name) = path.rsplit_once('/').ok_or(Errno(libc::EINVAL))?;
+        let (existing, dir, name) = (cstr(existing)?, cstr(if dir.is_empty() { "/" } else { dir })?, cstr(name)?);
+        self.with(|api, cm| {
+            let mut stx = CephStatx::zeroed();
+            let (mut src, mut parent): (ffi::Inode, ffi::Inode) = (std::ptr::null_mut(), std::ptr::null_mut());
+            // SAFETY: a live client; every inode a walk returns is put below.
+            unsafe {
+                let perms = (api.ceph_mount_perms)(cm);
+                let r = check((api.ceph_ll_walk)(cm, existing.as_ptr(), &mut src, &mut stx, 0, ffi::AT_SYMLINK_NOFOLLOW, perms))
+                    .and_then(|_| check((api.ceph_ll_walk)(cm, dir.as_ptr(), &mut parent, &mut stx, 0, 0, perms)))
+                    .and_then(|_| check((api.ceph_ll_link)(cm, src, parent, name.as_ptr(), perms)));
+                for inode in [src, parent] {
+                    if !inode.is_null() {
+                        (api.ceph_ll_put)(cm, inode);
+                    }
+                }
+                r.map(|_| ())
+            }
+        })
     }
 
     fn raw_symlink(&self, target: &str, path: &str) -> Result<(), Errno> {

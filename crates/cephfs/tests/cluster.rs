@@ -52,6 +52,12 @@ fn files_directories_and_links_round_trip() {
     m.link("/d/f", "/hard").unwrap();
     assert_eq!(m.stat("/hard", true).unwrap().nlink, 2);
     m.rename("/hard", "/d/g", false).unwrap();
+    // link(2) links a symlink itself, dangling or not.
+    m.symlink("nowhere", "/dangling").unwrap();
+    m.link("/dangling", "/dangling2").unwrap();
+    assert_eq!(m.readlink("/dangling2").unwrap(), "nowhere");
+    m.unlink("/dangling").unwrap();
+    m.unlink("/dangling2").unwrap();
     let mut names: Vec<_> = m.readdir("/d").unwrap().into_iter().map(|e| (e.name, e.kind)).collect();
     names.sort();
     assert_eq!(names, vec![("f".to_string(), libc::DT_REG), ("g".to_string(), libc::DT_REG)]);

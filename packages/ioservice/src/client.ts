@@ -11,15 +11,11 @@
 import { FrontDriver, Opcode, decodeResult, encodeRequest } from '@polytropon/ipc';
 import type { FrontDriverOptions, Message, Reply } from '@polytropon/ipc';
 import { FsError, checkHandle, checkIo, checkNumber, splitPath } from '@polytropon/libservice';
-import type { DirEntry, EntryType, Libservice, RenameOptions, StatFsRecord, StatRecord } from '@polytropon/libservice';
+import type { DirEntry, EntryType, Libservice, RenameOptions, StatFsRecord, StatRecord, SyncLibservice } from '@polytropon/libservice';
 import { constants } from 'node:fs';
 import { codeOf } from './errno.js';
 import { INSTANCE_NAME } from './service.js';
 
-/** The sync twins of the contract's operations. */
-export type SyncLibservice = {
-  [K in Exclude<keyof Libservice, 'unmount'> as `${K}Sync`]: (...args: Parameters<Libservice[K]>) => Awaited<ReturnType<Libservice[K]>>;
-};
 
 /** One request: what to send, how to name its errors, what to make of the reply. */
 interface Call<T> {

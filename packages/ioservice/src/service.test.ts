@@ -4,8 +4,7 @@ import { constants } from 'node:fs';
 import { constants as os } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { FrontDriver, Opcode, encodeRequest } from '@polytropon/ipc';
-import type { Libservice } from '@polytropon/libservice';
-import { describeConformance, expectCode, readFile, writeFile } from '@polytropon/libservice/conformance';
+import { describeConformance, expectCode, readFile, syncTwins, writeFile } from '@polytropon/libservice/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoServiceClient } from './client.js';
 import { instance, ServiceProcess } from './fixtures/service-process.js';
@@ -33,17 +32,6 @@ describeConformance('through the I/O service: client -> ipc -> service -> union 
   const inst = await instance(svc);
   return { service: IoServiceClient.attach(svc.endpoint, inst.name), dispose: inst.dispose };
 });
-
-/** The client's sync twins as a libservice, so the same suite checks them. */
-function syncTwins(c: IoServiceClient): Libservice {
-  const ops = ['open', 'close', 'read', 'write', 'stat', 'lstat', 'fstat', 'readdir', 'mkdir', 'rmdir', 'unlink', 'rename', 'link', 'symlink', 'readlink', 'truncate', 'ftruncate', 'fsync', 'fdatasync', 'chmod', 'chown', 'utimes', 'access', 'statfs'] as const;
-  const s: Record<string, unknown> = { unmount: () => c.unmount() };
-  for (const op of ops) {
-    const twin = (c as unknown as Record<string, (...a: unknown[]) => unknown>)[`${op}Sync`]!.bind(c);
-    s[op] = async (...args: unknown[]) => twin(...args);
-  }
-  return s as unknown as Libservice;
-}
 
 describeConformance('the sync twins, through the I/O service', async () => {
   const inst = await instance(svc);

@@ -103,6 +103,14 @@ export interface Libservice {
 }
 
 /**
+ * The sync twins of the contract's operations (`statSync`...), for
+ * libservices that can also answer on the calling thread, blocking it.
+ */
+export type SyncLibservice = {
+  [K in Exclude<keyof Libservice, 'unmount'> as `${K}Sync`]: (...args: Parameters<Libservice[K]>) => Awaited<ReturnType<Libservice[K]>>;
+};
+
+/**
  * Whether `v` looks like a libservice (has the contract's methods): the
  * check options schemas use for a libservice handed in by a caller.
  */

@@ -9,6 +9,12 @@ import { constants } from 'node:os';
 export type PosixCode = keyof typeof constants.errno;
 
 const DESCRIPTIONS = getSystemErrorMap();
+const CODES = new Map<number, PosixCode>(Object.entries(constants.errno).map(([code, n]) => [n, code as PosixCode]));
+
+/** The POSIX code of an errno (positive), EIO for one this platform does not name. */
+export function codeOf(errno: number): PosixCode {
+  return CODES.get(errno) ?? 'EIO';
+}
 
 /** An error of a filesystem operation, indistinguishable in shape from node:fs's own. */
 export class FsError extends Error {

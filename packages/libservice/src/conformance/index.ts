@@ -12,7 +12,7 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Libservice } from '../contract.js';
+import type { Libservice, SyncLibservice } from '../contract.js';
 import { EntryType } from '../contract.js';
 import { parseOpenFlags } from '../flags.js';
 import { assertMatchesOracle } from './oracle.js';
@@ -100,6 +100,20 @@ export async function expectCode(p: Promise<unknown>, code: string, syscall?: st
   }
 }
 
+
+/**
+ * A libservice whose operations are the `...Sync` twins of `s` (its unmount
+ * stays async), so that the suite checks the twins too.
+ */
+export function syncTwins(s: SyncLibservice & Pick<Libservice, 'unmount'>): Libservice {
+  const ops = ['open', 'close', 'read', 'write', 'stat', 'lstat', 'fstat', 'readdir', 'mkdir', 'rmdir', 'unlink', 'rename', 'link', 'symlink', 'readlink', 'truncate', 'ftruncate', 'fsync', 'fdatasync', 'chmod', 'chown', 'utimes', 'access', 'statfs'] as const;
+  const twins: Record<string, unknown> = { unmount: () => s.unmount() };
+  for (const op of ops) {
+    const twin = (s as unknown as Record<string, (...a: unknown[]) => unknown>)[`${op}Sync`]!.bind(s);
+    twins[op] = async (...args: unknown[]) => twin(...args);
+  }
+  return twins as unknown as Libservice;
+}
 
 const names = async (s: Libservice, p: string) => (await s.readdir(p)).map((e) => e.name).sort();
 

@@ -1,0 +1,3 @@
+import { packageBuild } from '../../tooling/tsup.js';
+
+export default packageBuild;
