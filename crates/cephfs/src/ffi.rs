@@ -89,7 +89,7 @@ api! {
     ceph_read: fn(Cmount, c_int, *mut c_char, i64, i64) -> c_int;
     ceph_write: fn(Cmount, c_int, *const c_char, i64, i64) -> c_int;
     ceph_opendir: fn(Cmount, *const c_char, *mut DirResult) -> c_int;
-    ceph_readdir_r: fn(Cmount, DirResult, *mut dirent) -> c_int;
+    ceph_getdents: fn(Cmount, DirResult, *mut c_char, c_int) -> c_int;
     ceph_closedir: fn(Cmount, DirResult) -> c_int;
     ceph_mkdir: fn(Cmount, *const c_char, mode_t) -> c_int;
     ceph_mkdirs: fn(Cmount, *const c_char, mode_t) -> c_int;

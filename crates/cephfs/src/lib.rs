@@ -399,20 +399,25 @@ impl Mount {
             // SAFETY: a live client; `dir` is closed below on every path.
             check(unsafe { (api.ceph_opendir)(cm, path.as_ptr(), &mut dir) })?;
             let mut entries = Vec::new();
-            // SAFETY: zeroed dirent is a valid buffer for readdir_r to fill.
-            let mut de: libc::dirent = unsafe { std::mem::zeroed() };
+            // Many entries per call (one lock round in the client), where
+            // readdir_r takes one call an entry.
+            // SAFETY: zeroed dirents are a valid buffer for getdents to fill.
+            let mut batch: Vec<libc::dirent> = vec![unsafe { std::mem::zeroed() }; 128];
+            let size = std::mem::size_of::<libc::dirent>();
             let result = loop {
-                // SAFETY: an open dir and a dirent to fill.
-                match unsafe { (api.ceph_readdir_r)(cm, dir, &mut de) } {
-                    0 => break Ok(entries),
-                    r if r < 0 => break Err(Errno(-r)),
-                    _ => {
-                        // SAFETY: readdir_r NUL-terminates d_name.
-                        let name = unsafe { CStr::from_ptr(de.d_name.as_ptr()) };
-                        let name = name.to_string_lossy();
-                        if name != "." && name != ".." {
-                            entries.push(Entry { name: name.into_owned(), kind: de.d_type });
-                        }
+                // SAFETY: an open dir and a buffer of `batch.len()` dirents.
+                let r = unsafe { (api.ceph_getdents)(cm, dir, batch.as_mut_ptr() as *mut c_char, (batch.len() * size) as c_int) };
+                if r < 0 {
+                    break Err(Errno(-r));
+                }
+                if r == 0 {
+                    break Ok(entries);
+                }
+                for de in &batch[..r as usize / size] {
+                    // SAFETY: getdents NUL-terminates d_name.
+                    let name = unsafe { CStr::from_ptr(de.d_name.as_ptr()) }.to_string_lossy();
+                    if name != "." && name != ".." {
+                        entries.push(Entry { name: name.into_owned(), kind: de.d_type });
                     }
                 }
             };
