@@ -11,7 +11,10 @@
 # - iolib: the user-level path (iolib -> ipc -> I/O service -> union/local)
 #   against node:fs on the kernel path, on bindfs and on unionfs-fuse
 #   (Debian's packages, installed here when possible; skipped otherwise);
-# - ioservice: what an idle I/O service costs (CPU over 10 s, resident memory).
+# - ioservice: what an idle I/O service costs (CPU over 10 s, resident memory);
+# - libservice-ceph: the user-level CephFS client against ceph-fuse, on a
+#   throw-away single-node cluster started here (Debian's packages, installed
+#   when possible; the bench says it is skipped otherwise).
 # (`pnpm bench` also runs the Rust benches: closed system, copy pipeline, echo.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,3 +31,8 @@ node packages/ipc/bench/echo.mjs
 node packages/libservice-union/bench/layers.mjs
 node packages/iolib/bench/ops.mjs
 node packages/ioservice/bench/idle.mjs
+if bash scripts/ceph-dev-cluster.sh install && bash scripts/ceph-dev-cluster.sh start; then
+  eval "$(bash scripts/ceph-dev-cluster.sh env)"
+  trap 'bash scripts/ceph-dev-cluster.sh stop' EXIT
+fi
+node packages/libservice-ceph/bench/ops.mjs
