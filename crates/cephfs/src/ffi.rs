@@ -1,7 +1,7 @@
 //! libcephfs's C interface, as far as this crate uses it: the types whose
 //! layout Rust must match (checked against the installed headers by
 //! `tests/layout.rs`) and the table of functions looked up with dlsym.
-use libc::{c_char, c_int, c_uint, c_void, dirent, mode_t, statvfs, timespec};
+use libc::{c_char, c_int, c_uint, c_void, mode_t, statvfs, timespec};
 
 /// `struct ceph_statx` of `<cephfs/ceph_ll_client.h>`.
 #[repr(C)]

@@ -144,12 +144,15 @@ fn run(m: &Mount, who: Identity, c: &Call) -> Out {
 /// Linux's ENOSYS: an operation number this binding does not know.
 const ENOSYS: i32 = 38;
 
+/// libcephfs, loaded (from `file`, or its soname) on the first call.
+fn load(file: Option<&str>) -> Result<&'static Library> {
+    Library::load(file).map_err(|e| Error::new(Status::GenericFailure, format!("ERR_CEPH_LIBRARY: {e}")))
+}
+
 /// libcephfs's version, loading it (from `file`, or its soname) on the first call.
 #[napi]
 pub fn library_version(file: Option<String>) -> Result<String> {
-    Library::load(file.as_deref())
-        .map(|l| l.version().to_owned())
-        .map_err(|e| Error::new(Status::GenericFailure, format!("ERR_CEPH_LIBRARY: {e}")))
+    load(file.as_deref()).map(|l| l.version().to_owned())
 }
 
 /// A pending connection; resolves to a `CephClient`.
@@ -164,7 +167,7 @@ impl Task for Connect {
     type JsValue = CephClient;
 
     fn compute(&mut self) -> Result<Mount> {
-        let lib = Library::load(self.library.as_deref()).map_err(|e| Error::new(Status::GenericFailure, format!("ERR_CEPH_LIBRARY: {e}")))?;
+        let lib = load(self.library.as_deref())?;
         Mount::connect(lib, &self.config).map_err(|e| {
             let stage = match &e.stage {
                 Stage::Create => "create".to_owned(),
