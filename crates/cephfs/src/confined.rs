@@ -255,9 +255,11 @@ impl Mount {
         if [tail(from), tail(to)].iter().any(|t| matches!(t, Tail::Dot | Tail::DotDot)) {
             return err(EBUSY);
         }
+        // rename(2) looks both directories up before the source itself: an
+        // ELOOP or ENOTDIR on the way to `to` wins over a missing source.
         let a = self.resolve(from, false)?;
-        a.must_exist()?;
         let b = self.resolve(to, false)?;
+        a.must_exist()?;
         if a.is_root() || b.is_root() {
             return err(EBUSY);
         }

@@ -76,6 +76,10 @@ fn files_directories_and_links_round_trip() {
     assert_eq!(m.unlink("/d"), Err(Errno(libc::EISDIR)));
     assert_eq!(m.open("/d/f/x", libc::O_RDONLY, 0), Err(Errno(libc::ENOTDIR)));
     assert_eq!(m.stat("/a\0b", true).unwrap_err(), Errno(libc::EINVAL));
+    // The destination's directory is looked up before the source itself.
+    m.symlink("loop", "/loop").unwrap();
+    assert_eq!(m.rename("/missing", "/loop/x", false), Err(Errno(libc::ELOOP)));
+    m.unlink("/loop").unwrap();
 
     for p in ["/d/f", "/d/g", "/l"] {
         m.unlink(p).unwrap();
