@@ -289,16 +289,19 @@ impl Mount {
 
     /// A hard link `path` to the file `existing` (not followed if a symlink).
     pub fn link(&self, existing: &str, path: &str) -> Result<(), Errno> {
+        // link(2)'s order: the whole source, then the new name's directory
+        // and the name itself, then whether a directory may be linked.
         let a = self.resolve(existing, false)?;
-        if a.must_exist()?.is_dir() {
-            return err(EPERM);
-        }
+        a.must_exist()?;
         let b = self.resolve(path, false)?;
         if b.exists() {
             return err(EEXIST);
         }
         if b.tail != Tail::None {
             return err(ENOENT);
+        }
+        if a.is_dir() {
+            return err(EPERM);
         }
         self.raw_link(&a.path, &b.path)
     }

@@ -79,6 +79,7 @@ api! {
     ceph_conf_get: fn(Cmount, *const c_char, *mut c_char, usize) -> c_int;
     ceph_select_filesystem: fn(Cmount, *const c_char) -> c_int;
     ceph_mount: fn(Cmount, *const c_char) -> c_int;
+    ceph_get_fs_cid: fn(Cmount) -> i64;
     ceph_unmount: fn(Cmount) -> c_int;
     ceph_release: fn(Cmount) -> c_int;
     ceph_statx: fn(Cmount, *const c_char, *mut CephStatx, c_uint, c_uint) -> c_int;
@@ -91,6 +92,7 @@ api! {
     ceph_opendir: fn(Cmount, *const c_char, *mut DirResult) -> c_int;
     ceph_getdents: fn(Cmount, DirResult, *mut c_char, c_int) -> c_int;
     ceph_closedir: fn(Cmount, DirResult) -> c_int;
+    ceph_seekdir: fn(Cmount, DirResult, i64) -> ();
     ceph_mkdir: fn(Cmount, *const c_char, mode_t) -> c_int;
     ceph_mkdirs: fn(Cmount, *const c_char, mode_t) -> c_int;
     ceph_rmdir: fn(Cmount, *const c_char) -> c_int;

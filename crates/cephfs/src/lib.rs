@@ -218,6 +218,9 @@ pub struct Entry {
 /// One mounted CephFS client. Unmounted and released when dropped.
 pub struct Mount {
     api: &'static Api,
+    /// What stat reports as `dev`: the filesystem's id in the cluster
+    /// (libcephfs itself puts the snapshot id there, 2^64 - 2 for the head).
+    dev: u64,
     /// Null once unmounted. Calls hold the read side, unmount the write side,
     /// so the client is never released under a call.
     cm: RwLock<Cmount>,
@@ -269,7 +272,9 @@ impl Mount {
         }
         let mut cm = cm;
         let handle = std::mem::replace(&mut cm.cm, std::ptr::null_mut());
-        Ok(Mount { api, cm: RwLock::new(handle) })
+        // SAFETY: a mounted client.
+        let dev = unsafe { (api.ceph_get_fs_cid)(handle) }.max(0) as u64;
+        Ok(Mount { api, dev, cm: RwLock::new(handle) })
     }
 
     fn configure<'a>(api: &'a Api, config: &Config) -> Result<Pending<'a>, ConnectError> {
@@ -356,14 +361,14 @@ impl Mount {
         let flags = if follow { 0 } else { ffi::AT_SYMLINK_NOFOLLOW };
         // SAFETY: a live client, a NUL-terminated path, a statx to fill.
         self.path_call(path, |api, cm, p| unsafe { (api.ceph_statx)(cm, p, &mut stx, ffi::CEPH_STATX_BASIC_STATS | ffi::CEPH_STATX_BTIME, flags) })?;
-        Ok(Stat::from(&stx))
+        Ok(Stat { dev: self.dev, ..Stat::from(&stx) })
     }
 
     pub fn fstat(&self, fd: i32) -> Result<Stat, Errno> {
         let mut stx = CephStatx::zeroed();
         // SAFETY: a live client and a statx to fill; a bad fd is EBADF.
         self.with(|api, cm| check(unsafe { (api.ceph_fstatx)(cm, fd, &mut stx, ffi::CEPH_STATX_BASIC_STATS | ffi::CEPH_STATX_BTIME, 0) }))?;
-        Ok(Stat::from(&stx))
+        Ok(Stat { dev: self.dev, ..Stat::from(&stx) })
     }
 
     /// Opens a file; returns the client's file descriptor.
@@ -398,6 +403,11 @@ impl Mount {
             let mut dir: DirResult = std::ptr::null_mut();
             // SAFETY: a live client; `dir` is closed below on every path.
             check(unsafe { (api.ceph_opendir)(cm, path.as_ptr(), &mut dir) })?;
+            // Past '.' and '..': libcephfs 16 asks the MDS for their
+            // attributes (recursive stats, a cap it never holds) on every
+            // listing, where the entries themselves come from its cache.
+            // SAFETY: an open dir; 2 is the offset after '.' and '..'.
+            unsafe { (api.ceph_seekdir)(cm, dir, 2) };
             let mut entries = Vec::new();
             // Many entries per call (one lock round in the client), where
             // readdir_r takes one call an entry.

@@ -44,6 +44,9 @@ fn files_directories_and_links_round_trip() {
 
     let st = m.stat("/d/f", true).unwrap();
     assert_eq!(st.mode & libc::S_IFMT, libc::S_IFREG);
+    // dev is the filesystem's id: small, the same for every file, safe in a JS number.
+    assert!(st.dev < 1 << 32, "dev {}", st.dev);
+    assert_eq!(m.stat("/", true).unwrap().dev, st.dev);
     assert_eq!(st.size, 10);
     m.symlink("d/f", "/l").unwrap();
     assert_eq!(m.readlink("/l").unwrap(), "d/f");
@@ -80,6 +83,9 @@ fn files_directories_and_links_round_trip() {
     m.symlink("loop", "/loop").unwrap();
     assert_eq!(m.rename("/missing", "/loop/x", false), Err(Errno(libc::ELOOP)));
     m.unlink("/loop").unwrap();
+    // link(2): the new name's directory is looked up before a directory source is refused.
+    assert_eq!(m.link("/d", "/missing/x"), Err(Errno(libc::ENOENT)));
+    assert_eq!(m.link("/d", "/e"), Err(Errno(libc::EPERM)));
 
     for p in ["/d/f", "/d/g", "/l"] {
         m.unlink(p).unwrap();

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { temporaryDirectory, readFile, writeFile } from '@polytropon/libservice/conformance';
+import { CephLibservice } from '@polytropon/libservice-ceph';
 import { describe, expect, it } from 'vitest';
 import { IoServiceClient } from './client.js';
 
@@ -74,5 +75,68 @@ describe('polytropon-ioservice', () => {
     await expect(svc2.ready).rejects.toThrow(/exited 2/);
     expect(svc2.output().err).toMatch(/cannot build the instances: ENOENT/);
     await dir.remove();
+  });
+});
+
+// A pool served from CephFS: the I/O service holds the libcephfs clients.
+const cephConf = process.env.CEPH_CONF !== undefined && existsSync(process.env.CEPH_CONF) ? process.env.CEPH_CONF : undefined;
+if (cephConf === undefined && process.env.POLYTROPON_CEPH_REQUIRED === '1') throw new Error('POLYTROPON_CEPH_REQUIRED=1 but CEPH_CONF names no ceph.conf');
+describe('polytropon-ioservice with CephFS instances', () => {
+  it('refuses bad Ceph options naming the field', async () => {
+    const dir = await temporaryDirectory('cli-');
+    const config = join(dir.path, 'bad.json');
+    writeFileSync(config, JSON.stringify({ endpoint: 'x', instances: { a: { type: 'ceph', cache: { inodes: -1 } } } }));
+    const svc = run(config);
+    await expect(svc.ready).rejects.toThrow(/exited 2/);
+    expect(svc.output().err).toMatch(/service config\.instances\.a\.cache\.inodes/);
+    await dir.remove();
+  });
+
+  it.skipIf(cephConf === undefined)('serves a Ceph directory, and a union whose image layer is on Ceph', async () => {
+    const conf = cephConf as string;
+    const base = `/tests/ioservice-${process.pid}`;
+    const top = await CephLibservice.create({ conf });
+    const dir = await temporaryDirectory('cli-');
+    try {
+      await top.mkdir('/tests').catch(() => {});
+      await top.mkdir(base);
+      await top.mkdir(`${base}/image`);
+      await top.mkdir(`${base}/shared`);
+      await writeFile(top, `${base}/image/os-release`, 'from the image on Ceph');
+      mkdirSync(join(dir.path, 'upper'));
+      const endpoint = `cli-ceph-${process.pid}`;
+      const config = join(dir.path, 'service.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          endpoint,
+          instances: {
+            shared: { type: 'ceph', conf, root: `${base}/shared`, cache: { inodes: 1024 } },
+            rootfs: { type: 'union', upper: { type: 'local', root: join(dir.path, 'upper') }, lowers: [{ type: 'ceph', conf, root: `${base}/image` }] },
+          },
+        }),
+      );
+      const svc = run(config);
+      await svc.ready;
+      const shared = IoServiceClient.attach(endpoint, 'shared');
+      const rootfs = IoServiceClient.attach(endpoint, 'rootfs');
+      expect(await readFile(rootfs, '/os-release')).toBe('from the image on Ceph');
+      await writeFile(rootfs, '/os-release', 'changed in the pool');
+      expect(readFileSync(join(dir.path, 'upper', 'os-release'), 'utf8')).toBe('changed in the pool');
+      expect(await readFile(top, `${base}/image/os-release`)).toBe('from the image on Ceph');
+      await writeFile(shared, '/db', 'records');
+      expect(shared.statSync('/db').size).toBe(7);
+      expect(await readFile(top, `${base}/shared/db`)).toBe('records');
+      svc.child.kill('SIGTERM');
+      const [code] = await once(svc.child, 'exit');
+      expect(code).toBe(0);
+      await Promise.all([shared.unmount(), rootfs.unmount()]);
+    } finally {
+      await top.unlink(`${base}/shared/db`).catch(() => {});
+      await top.unlink(`${base}/image/os-release`).catch(() => {});
+      for (const d of ['shared', 'image', '']) await top.rmdir(`${base}/${d}`.replace(/\/$/, '')).catch(() => {});
+      await top.unmount();
+      await dir.remove();
+    }
   });
 });

@@ -4,19 +4,23 @@
 import { LocalLibservice, parseOptions } from '@polytropon/libservice';
 import type { Libservice } from '@polytropon/libservice';
 import { UnionLibservice } from '@polytropon/libservice-union';
+import { CephLibservice, CephOptions, type CephLibserviceOptions } from '@polytropon/libservice-ceph';
 import { z } from 'zod';
 import { ChannelOptions } from './service.js';
 
 /** A libservice stack, declared. */
 export type StackConfig =
   | { type: 'local'; root: string; syscalls?: 'inline' | 'threadpool' | undefined }
-  | { type: 'union'; upper: StackConfig; lowers?: StackConfig[] | undefined; cacheDirectories?: number | undefined };
+  | { type: 'union'; upper: StackConfig; lowers?: StackConfig[] | undefined; cacheDirectories?: number | undefined }
+  | ({ type: 'ceph' } & CephLibserviceOptions);
 
 export const StackConfig: z.ZodType<StackConfig> = z.lazy(() =>
   z.discriminatedUnion('type', [
     z.strictObject({ type: z.literal('local'), root: z.string().min(1), syscalls: z.enum(['inline', 'threadpool']).optional() }),
     z.strictObject({ type: z.literal('union'), upper: StackConfig, lowers: z.array(StackConfig).optional(), cacheDirectories: z.number().int().min(0).optional() }),
-  ]),
+    // A CephFS client of its own (see @polytropon/libservice-ceph for the options).
+    CephOptions.extend({ type: z.literal('ceph') }),
+  ]) as z.ZodType<StackConfig>,
 );
 
 export const ServiceConfig = z.strictObject({
@@ -46,6 +50,12 @@ export function parseConfig(value: unknown): z.output<typeof ServiceConfig> {
 export async function buildStack(c: StackConfig, all: Libservice[] = []): Promise<{ stack: Libservice; all: Libservice[] }> {
   if (c.type === 'local') {
     const s = await LocalLibservice.create({ root: c.root, ...(c.syscalls ? { syscalls: c.syscalls } : {}) });
+    all.push(s);
+    return { stack: s, all };
+  }
+  if (c.type === 'ceph') {
+    const { type: _, ...options } = c;
+    const s = await CephLibservice.create(options);
     all.push(s);
     return { stack: s, all };
   }

@@ -34,7 +34,8 @@ const O_ACCMODE = 3; // not in node:fs's constants
 
 const option = z.union([z.string(), z.number(), z.boolean()]);
 
-const CephOptions = z.strictObject({
+/** The options of {@link CephLibservice.create}, as a zod schema (for configurations that embed them). */
+export const CephOptions = z.strictObject({
   /** A ceph.conf to read. Without it (and without `monHost`): $CEPH_CONF, then /etc/ceph/ceph.conf. */
   conf: z.string().min(1).optional(),
   /** The monitors ('127.0.0.1:40310', or a list as Ceph writes it): `mon_host`. */

@@ -13,7 +13,7 @@ if (conf === undefined) {
   afterAll(closeTop);
   // Unmounting a libcephfs client takes about a second (its tick), and every
   // randomized run makes a fresh one: fewer runs than for local services.
-  const options = { timeout: 180_000, runs: 20 };
+  const options = { timeout: 600_000, runs: Number(process.env.CEPH_CONFORMANCE_RUNS ?? 20) };
   describeConformance('CephFS through libcephfs', () => freshService(conf), options);
   describeConformance('CephFS, the sync twins', async () => {
     const t = await freshService(conf);
