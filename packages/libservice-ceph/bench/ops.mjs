@@ -1,6 +1,7 @@
 // The Ceph libservice against ceph-fuse, per operation, on one cluster:
 // stat, open + write 4 KiB + close (an existing file), pread 4 KiB, readdir
-// (100 entries), create + write 4 KiB + fsync + close. Peers:
+// (100 entries), create + close + unlink, mkdir + rmdir, create + write
+// 4 KiB + fsync + close. Peers:
 //   libservice   CephLibservice (one libcephfs client in this process)
 //   ceph-fuse    node:fs on a ceph-fuse mount of the same directory (the
 //                FUSE client of the Danaus comparison)
@@ -24,7 +25,7 @@ if (conf === undefined || !fs.existsSync(conf)) {
   console.log('# libservice-ceph bench: no cluster (start one with scripts/ceph-dev-cluster.sh start and set CEPH_CONF): skipped');
   process.exit(0);
 }
-const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
+const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC } = fs.constants;
 const page = Buffer.alloc(4096, 7);
 
 /** The operations through node:fs's sync calls, on a mount of the tree. */
@@ -40,6 +41,16 @@ function fsSync(root) {
     },
     pread4k: () => fs.readSync(fd, page, 0, 4096, 0),
     readdir: () => fs.readdirSync(`${root}/data`, { withFileTypes: true }),
+    'create+close+unlink': () => {
+      const p = `${root}/scratch/c${n++}`;
+      fs.closeSync(fs.openSync(p, 'wx'));
+      fs.unlinkSync(p);
+    },
+    'mkdir+rmdir': () => {
+      const p = `${root}/scratch/d${n++}`;
+      fs.mkdirSync(p);
+      fs.rmdirSync(p);
+    },
     'create+fsync': () => {
       const w = fs.openSync(`${root}/scratch/s${n++ % 100}`, 'w');
       fs.writeSync(w, page, 0, 4096, 0);
@@ -63,6 +74,16 @@ function fsAsync(root) {
     },
     pread4k: async () => (await opened).read(page, 0, 4096, 0),
     readdir: () => f.readdir(`${root}/data`, { withFileTypes: true }),
+    'create+close+unlink': async () => {
+      const p = `${root}/scratch/c${n++}`;
+      await (await f.open(p, 'wx')).close();
+      await f.unlink(p);
+    },
+    'mkdir+rmdir': async () => {
+      const p = `${root}/scratch/d${n++}`;
+      await f.mkdir(p);
+      await f.rmdir(p);
+    },
     'create+fsync': async () => {
       const w = await f.open(`${root}/scratch/s${n++ % 100}`, 'w');
       await w.write(page, 0, 4096, 0);
@@ -77,7 +98,10 @@ function service(s, sync, root) {
   let n = 0;
   const h = s.openSync(`${root}/data/f0`, O_RDONLY);
   const c = sync
-    ? { open: s.openSync.bind(s), write: s.writeSync.bind(s), close: s.closeSync.bind(s), fsync: s.fsyncSync.bind(s), stat: s.statSync.bind(s), read: s.readSync.bind(s), readdir: s.readdirSync.bind(s) }
+    ? {
+        open: s.openSync.bind(s), write: s.writeSync.bind(s), close: s.closeSync.bind(s), fsync: s.fsyncSync.bind(s), stat: s.statSync.bind(s),
+        read: s.readSync.bind(s), readdir: s.readdirSync.bind(s), unlink: s.unlinkSync.bind(s), mkdir: s.mkdirSync.bind(s), rmdir: s.rmdirSync.bind(s),
+      }
     : s;
   const then = (v, f) => (sync ? f(v) : v.then(f));
   return {
@@ -85,6 +109,14 @@ function service(s, sync, root) {
     'open+write+close': () => then(c.open(`${root}/data/f${n++ % 100}`, O_RDWR), (w) => then(c.write(w, page, 0, 4096, 0), () => c.close(w))),
     pread4k: () => c.read(h, page, 0, 4096, 0),
     readdir: () => c.readdir(`${root}/data`),
+    'create+close+unlink': () => {
+      const p = `${root}/scratch/c${n++}`;
+      return then(c.open(p, O_WRONLY | O_CREAT | O_EXCL, 0o644), (w) => then(c.close(w), () => c.unlink(p)));
+    },
+    'mkdir+rmdir': () => {
+      const p = `${root}/scratch/d${n++}`;
+      return then(c.mkdir(p), () => c.rmdir(p));
+    },
     'create+fsync': () =>
       then(c.open(`${root}/scratch/s${n++ % 100}`, O_WRONLY | O_CREAT | O_TRUNC, 0o644), (w) =>
         then(c.write(w, page, 0, 4096, 0), () => then(c.fsync(w), () => c.close(w))),
