@@ -23,26 +23,29 @@ function run(config: string) {
   return { child, ready, output: () => ({ out, err }) };
 }
 
+/** Writes a service.json into `dir`; returns its path. */
+function configFile(dir: string, value: object, name = 'service.json'): string {
+  const path = join(dir, name);
+  writeFileSync(path, JSON.stringify(value));
+  return path;
+}
+
 describe('polytropon-ioservice', () => {
   it('serves the configured stacks as its own process and stops cleanly on SIGTERM', async () => {
     const dir = await temporaryDirectory('cli-');
     for (const d of ['upper', 'image', 'data']) mkdirSync(join(dir.path, d));
     writeFileSync(join(dir.path, 'image', 'os-release'), 'from the image');
     const endpoint = `cli-test-${process.pid}`;
-    const config = join(dir.path, 'service.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        endpoint,
-        instances: {
-          rootfs: { type: 'union', upper: { type: 'local', root: join(dir.path, 'upper') }, lowers: [{ type: 'local', root: join(dir.path, 'image') }] },
-          data: { type: 'local', root: join(dir.path, 'data') },
-        },
-        channel: { buffers: 8, bufferSize: 65536 },
-        spinNs: 20000,
-        cpus: [0],
-      }),
-    );
+    const config = configFile(dir.path, {
+      endpoint,
+      instances: {
+        rootfs: { type: 'union', upper: { type: 'local', root: join(dir.path, 'upper') }, lowers: [{ type: 'local', root: join(dir.path, 'image') }] },
+        data: { type: 'local', root: join(dir.path, 'data') },
+      },
+      channel: { buffers: 8, bufferSize: 65536 },
+      spinNs: 20000,
+      cpus: [0],
+    });
     const svc = run(config);
     await svc.ready;
     expect(svc.output().out).toBe(`ready ${endpoint}\n`);
@@ -84,8 +87,7 @@ if (cephConf === undefined && process.env.POLYTROPON_CEPH_REQUIRED === '1') thro
 describe('polytropon-ioservice with CephFS instances', () => {
   it('refuses bad Ceph options naming the field', async () => {
     const dir = await temporaryDirectory('cli-');
-    const config = join(dir.path, 'bad.json');
-    writeFileSync(config, JSON.stringify({ endpoint: 'x', instances: { a: { type: 'ceph', cache: { inodes: -1 } } } }));
+    const config = configFile(dir.path, { endpoint: 'x', instances: { a: { type: 'ceph', cache: { inodes: -1 } } } }, 'bad.json');
     const svc = run(config);
     await expect(svc.ready).rejects.toThrow(/exited 2/);
     expect(svc.output().err).toMatch(/service config\.instances\.a\.cache\.inodes/);
@@ -105,17 +107,13 @@ describe('polytropon-ioservice with CephFS instances', () => {
       await writeFile(top, `${base}/image/os-release`, 'from the image on Ceph');
       mkdirSync(join(dir.path, 'upper'));
       const endpoint = `cli-ceph-${process.pid}`;
-      const config = join(dir.path, 'service.json');
-      writeFileSync(
-        config,
-        JSON.stringify({
-          endpoint,
-          instances: {
-            shared: { type: 'ceph', conf, root: `${base}/shared`, cache: { inodes: 1024 } },
-            rootfs: { type: 'union', upper: { type: 'local', root: join(dir.path, 'upper') }, lowers: [{ type: 'ceph', conf, root: `${base}/image` }] },
-          },
-        }),
-      );
+      const config = configFile(dir.path, {
+        endpoint,
+        instances: {
+          shared: { type: 'ceph', conf, root: `${base}/shared`, cache: { inodes: 1024 } },
+          rootfs: { type: 'union', upper: { type: 'local', root: join(dir.path, 'upper') }, lowers: [{ type: 'ceph', conf, root: `${base}/image` }] },
+        },
+      });
       const svc = run(config);
       await svc.ready;
       const shared = IoServiceClient.attach(endpoint, 'shared');
