@@ -4,10 +4,12 @@ import { constants } from 'node:fs';
 import { constants as os } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { FrontDriver, Opcode, encodeRequest } from '@polytropon/ipc';
-import { describeConformance, expectCode, readFile, syncTwins, writeFile } from '@polytropon/libservice/conformance';
+import { LocalLibservice } from '@polytropon/libservice';
+import { describeConformance, expectCode, readFile, syncTwins, temporaryDirectory, writeFile } from '@polytropon/libservice/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoServiceClient } from './client.js';
 import { instance, ServiceProcess } from './fixtures/service-process.js';
+import { IoService } from './service.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const clientScript = fixture('client.mjs');
@@ -175,5 +177,20 @@ describe('IoService stop', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     await c.unmount();
     await once(own.child, 'exit');
+  });
+});
+
+describe('IoService.mount', () => {
+  it('refuses a bad instance name or a non-libservice with node-style argument errors', async () => {
+    const dir = await temporaryDirectory('mount-');
+    const svc = IoService.create({ endpoint: `mount-test-${process.pid}` });
+    const local = await LocalLibservice.create({ root: dir.path });
+    expect(() => svc.mount('a/b', local)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/^instance name: /) }));
+    expect(() => svc.mount('', local)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => svc.mount('ok', {} as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    svc.mount('ok', local);
+    expect(() => svc.mount('ok', local)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    await local.unmount();
+    await dir.remove();
   });
 });

@@ -121,7 +121,7 @@ export class IoService {
 
   /** Mounts a filesystem instance at `name` (clients reach it as '/name/...'). */
   mount(name: string, instance: Libservice): void {
-    InstanceName.parse(name);
+    parseOptions(InstanceName, name, 'instance name');
     if (!isLibservice(instance)) throw Object.assign(new TypeError('instance must be a libservice'), { code: 'ERR_INVALID_ARG_TYPE' });
     if (this.#instances.has(name)) throw Object.assign(new Error(`an instance is mounted at ${name} already`), { code: 'ERR_INVALID_ARG_VALUE' });
     this.#instances.set(name, instance);
