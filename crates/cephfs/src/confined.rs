@@ -255,34 +255,40 @@ impl Mount {
         if [tail(from), tail(to)].iter().any(|t| matches!(t, Tail::Dot | Tail::DotDot)) {
             return err(EBUSY);
         }
-        // rename(2) looks both directories up before the source itself: an
-        // ELOOP or ENOTDIR on the way to `to` wins over a missing source.
+        // rename(2)'s order: both directories, the source (ENOENT), the
+        // destination with RENAME_NOREPLACE (EEXIST, even onto itself),
+        // trailing slashes on a non-directory (ENOTDIR), a directory into
+        // itself (EINVAL), onto an ancestor of the source (ENOTEMPTY), then
+        // nothing to do for the same file, then the types of both.
         let a = self.resolve(from, false)?;
         let b = self.resolve(to, false)?;
         a.must_exist()?;
         if a.is_root() || b.is_root() {
             return err(EBUSY);
         }
+        if b.exists() && no_replace {
+            return err(EEXIST);
+        }
         if b.tail == Tail::Slash && !a.is_dir() {
             return err(ENOTDIR);
+        }
+        let below = |x: &str, y: &str| x.len() > y.len() && x.starts_with(y) && x.as_bytes()[y.len()] == b'/';
+        if a.is_dir() && below(&b.path, &a.path) {
+            return err(EINVAL);
+        }
+        if below(&a.path, &b.path) {
+            return err(ENOTEMPTY);
         }
         if a.path == b.path {
             return Ok(());
         }
         if b.exists() {
-            if no_replace {
-                return err(EEXIST);
-            }
             if a.is_dir() && !b.is_dir() {
                 return err(ENOTDIR);
             }
             if !a.is_dir() && b.is_dir() {
                 return err(EISDIR);
             }
-        }
-        // A directory into itself or below it.
-        if a.is_dir() && b.path.starts_with(&a.path) && b.path.as_bytes().get(a.path.len()) == Some(&b'/') {
-            return err(EINVAL);
         }
         self.raw_rename(&a.path, &b.path)
     }

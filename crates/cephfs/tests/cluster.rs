@@ -83,6 +83,11 @@ fn files_directories_and_links_round_trip() {
     m.symlink("loop", "/loop").unwrap();
     assert_eq!(m.rename("/missing", "/loop/x", false), Err(Errno(libc::ELOOP)));
     m.unlink("/loop").unwrap();
+    // RENAME_NOREPLACE refuses a destination that exists, even the source itself;
+    // a rename onto an ancestor of the source is ENOTEMPTY, whatever the types.
+    assert_eq!(m.rename("/d/f", "/d/f", true), Err(Errno(libc::EEXIST)));
+    assert_eq!(m.rename("/d/f", "/d/f", false), Ok(()));
+    assert_eq!(m.rename("/d/f", "/d", false), Err(Errno(libc::ENOTEMPTY)));
     // link(2): the new name's directory is looked up before a directory source is refused.
     assert_eq!(m.link("/d", "/missing/x"), Err(Errno(libc::ENOENT)));
     assert_eq!(m.link("/d", "/e"), Err(Errno(libc::EPERM)));

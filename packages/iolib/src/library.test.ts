@@ -1,6 +1,6 @@
 import { execFile, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, realpathSync as nodeRealpath } from 'node:fs';
+import { constants, existsSync, readFileSync, realpathSync as nodeRealpath, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -205,6 +205,55 @@ describe('createIoLibrary', () => {
     lib.symlinkSync('view', join(kdir, 'vlink'));
     expect(Buffer.isBuffer(lib.readlinkSync(join(kdir, 'vlink'), 'buffer'))).toBe(true);
     expect(lib.realpathSync(join(kdir, 'vlink'), { encoding: 'utf8' })).toBe(nodeRealpath(join(kdir, 'view')));
+    await lib.detach();
+    await inst.dispose();
+  });
+
+  it('copyFile within a mount, between mounts and to and from the host, as node:fs copies', async () => {
+    const a = await mounted();
+    const b = await mounted();
+    const host = join(a.inst.dirs[1]!, '..', 'host-copy');
+    const { lib } = a;
+    const both = createIoLibrary({ mounts: { [a.point]: `${svc.endpoint}/${a.inst.name}`, [b.point]: `${svc.endpoint}/${b.inst.name}` } });
+    lib.writeFileSync(`${a.point}/src`, 'some bytes', { mode: 0o640 });
+    lib.chmodSync(`${a.point}/src`, 0o640);
+    lib.copyFileSync(`${a.point}/src`, `${a.point}/same`);
+    expect(lib.readFileSync(`${a.point}/same`, 'utf8')).toBe('some bytes');
+    expect(lib.statSync(`${a.point}/same`)!.mode & 0o777).toBe(0o640);
+    await both.promises.copyFile(`${a.point}/src`, `${b.point}/other`);
+    expect(both.readFileSync(`${b.point}/other`, 'utf8')).toBe('some bytes');
+    await new Promise<void>((res, rej) => lib.copyFile(`${a.point}/src`, host, (e: unknown) => (e ? rej(e) : res())));
+    expect(readFileSync(host, 'utf8')).toBe('some bytes');
+    expect(statSync(host).mode & 0o777).toBe(0o640);
+    writeFileSync(host, 'from the host');
+    lib.copyFileSync(host, `${a.point}/in`);
+    expect(lib.readFileSync(`${a.point}/in`, 'utf8')).toBe('from the host');
+    // COPYFILE_EXCL, a missing source, a forced clone: node:fs's errors, naming both paths.
+    expect(() => lib.copyFileSync(`${a.point}/src`, `${a.point}/same`, constants.COPYFILE_EXCL)).toThrow(
+      expect.objectContaining({ code: 'EEXIST', syscall: 'copyfile', path: `${a.point}/src`, dest: `${a.point}/same` }),
+    );
+    await expect(lib.promises.copyFile(`${a.point}/missing`, `${a.point}/x`)).rejects.toMatchObject({ code: 'ENOENT', syscall: 'copyfile', path: `${a.point}/missing`, dest: `${a.point}/x` });
+    expect(() => lib.copyFileSync(`${a.point}/src`, `${a.point}/y`, constants.COPYFILE_FICLONE_FORCE)).toThrow(expect.objectContaining({ code: 'ENOTSUP' }));
+    expect(lib.existsSync(`${a.point}/x`)).toBe(false);
+    // Kernel to kernel stays node:fs's own.
+    lib.copyFileSync(host, `${host}-2`);
+    expect(readFileSync(`${host}-2`, 'utf8')).toBe('from the host');
+    await Promise.all([lib.detach(), both.detach(), b.lib.detach()]);
+    await Promise.all([a.inst.dispose(), b.inst.dispose()]);
+  });
+
+  it('mkdtemp makes a fresh 0700 directory under the prefix', async () => {
+    const { lib, point, inst } = await mounted();
+    const made = new Set<string>();
+    for (let i = 0; i < 20; i++) made.add(lib.mkdtempSync(`${point}/tmp-`));
+    made.add(await lib.promises.mkdtemp(`${point}/tmp-`));
+    expect(made.size).toBe(21);
+    for (const d of made) {
+      expect(d).toMatch(new RegExp(`^${point}/tmp-[A-Za-z0-9]{6}$`));
+      expect(lib.statSync(d)!.isDirectory()).toBe(true);
+      expect(lib.statSync(d)!.mode & 0o777).toBe(0o700);
+    }
+    expect(() => lib.mkdtempSync(`${point}/missing/tmp-`)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'mkdtemp' }));
     await lib.detach();
     await inst.dispose();
   });

@@ -2,7 +2,8 @@
 // promise APIs) whose paths under a mount go to that mount's I/O service,
 // and all others to node:fs itself (the kernel path). Descriptors of
 // mounted files are numbers from 2^30 up, where the kernel gives none.
-import { EntryType, FsError, parseOpenFlags } from '@polytropon/libservice';
+import { randomBytes } from 'node:crypto';
+import { EntryType, FsError, hasCode, parseOpenFlags } from '@polytropon/libservice';
 import type { StatFsRecord } from '@polytropon/libservice';
 import * as nodeFs from 'node:fs';
 import type { Mount, Mounts, PathLike, Routed } from './mounts.js';
@@ -10,7 +11,7 @@ import { MountTable, pathString } from './mounts.js';
 import { IoFileHandle, type FileOps } from './file-handle.js';
 import { IoDirent, IoStats } from './records.js';
 import * as steps from './steps.js';
-import { call, runAsync, runSync, type Steps } from './steps.js';
+import { call, host, runAsync, runSync, type Steps } from './steps.js';
 
 const { constants } = nodeFs;
 
@@ -383,6 +384,73 @@ export function createIoLibrary(options: IoLibraryOptions) {
   const rename = twoPaths('rename');
   const link = twoPaths('link');
 
+  /**
+   * copyFile: either end may be on a mount (or on another mount, or on the
+   * host). The data is read whole, then written with the source's
+   * permission bits; COPYFILE_EXCL refuses an existing destination, and a
+   * forced clone (COPYFILE_FICLONE_FORCE) is ENOTSUP, as on a filesystem
+   * without reflinks. Errors name both paths with syscall 'copyfile'.
+   */
+  const copyFile = routed<[PathLike, PathLike, number?], void>('copyFile', (from, to, mode = 0) => {
+    const [a, b] = [table.route(from), table.route(to)];
+    if (!a && !b) return undefined;
+    const hostFrom = pathString(from);
+    const hostTo = pathString(to);
+    return {
+      path: from,
+      dest: to,
+      steps: () =>
+        (function* (): Steps<void> {
+          try {
+            if (mode & constants.COPYFILE_FICLONE_FORCE) throw new FsError('ENOTSUP', 'copyfile');
+            const perm =
+              (a ? (yield* call(a.mount, 'stat', a.path)).mode : (yield* host(() => kernelFs.statSync(hostFrom).mode, async () => (await kernelFsp.stat(hostFrom)).mode))) & 0o7777;
+            const data = a ? yield* steps.readFile(a.mount, a.path) : yield* host(() => kernelFs.readFileSync(hostFrom), () => kernelFsp.readFile(hostFrom));
+            const excl = (mode & constants.COPYFILE_EXCL) !== 0;
+            if (b) {
+              yield* steps.writeFile(b.mount, b.path, data, parseOpenFlags(excl ? 'wx' : 'w'), perm);
+              yield* call(b.mount, 'chmod', b.path, perm);
+            } else {
+              const o = { flag: excl ? 'wx' : 'w', mode: perm };
+              yield* host(
+                () => (kernelFs.writeFileSync(hostTo, data, o), kernelFs.chmodSync(hostTo, perm)),
+                async () => (await kernelFsp.writeFile(hostTo, data, o), await kernelFsp.chmod(hostTo, perm)),
+              );
+            }
+          } catch (e) {
+            const code = (e as { code?: unknown }).code;
+            if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code)) throw e;
+            throw new FsError(code as never, 'copyfile', hostFrom, hostTo);
+          }
+        })(),
+    };
+  });
+
+  /** mkdtemp: `prefix` plus six random characters, made with mode 0o700 (tried again on a name taken). */
+  const mkdtemp = routed<[string, EncodingOption?], string>('mkdtemp', (prefix) => {
+    const r = typeof prefix === 'string' ? table.route(prefix) : undefined;
+    if (!r) return undefined;
+    const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+    return {
+      path: prefix,
+      steps: () =>
+        (function* (): Steps<string> {
+          for (let attempt = 0; ; attempt++) {
+            let suffix = '';
+            for (const b of randomBytes(6)) suffix += chars[b % chars.length];
+            try {
+              yield* call(r.mount, 'mkdir', r.path + suffix, 0o700);
+              return prefix + suffix;
+            } catch (e) {
+              if (hasCode(e, 'EEXIST') && attempt < 100) continue;
+              const code = (e as { code?: unknown }).code;
+              throw typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? new FsError(code as never, 'mkdtemp', r.path) : e;
+            }
+          }
+        })(),
+    };
+  });
+
   const existsSync = (p: PathLike): boolean => {
     try {
       stat.sync(p);
@@ -394,7 +462,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
 
   // --- the three APIs ----------------------------------------------------------------
 
-  const ops = { open, close, read, write, fstat, ftruncate, fsync, fdatasync, readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, rm, rmdir, unlink, truncate, access, chmod, chown, statfs, utimes, readlink, realpath, symlink, rename, link };
+  const ops = { open, close, read, write, fstat, ftruncate, fsync, fdatasync, readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, mkdtemp, rm, rmdir, unlink, truncate, access, chmod, chown, statfs, utimes, readlink, realpath, symlink, rename, link, copyFile };
   type Ops = typeof ops;
 
   const fileOps: FileOps = {

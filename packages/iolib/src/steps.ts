@@ -9,12 +9,22 @@ import { constants } from 'node:fs';
 import type { Mount } from './mounts.js';
 
 export type Operation = Exclude<keyof Libservice, 'unmount'>;
-export type Call = [mount: Mount, op: Operation, args: unknown[]];
+/** A step on the host's own files (node:fs), for operations with one end outside the mounts. */
+export interface HostCall {
+  sync: () => unknown;
+  async: () => Promise<unknown>;
+}
+export type Call = [mount: Mount, op: Operation, args: unknown[]] | HostCall;
 export type Steps<T> = Generator<Call, T, unknown>;
 
 /** One call of the service, inside a generator: `const st = yield* call(m, 'stat', path)`. */
 export function* call<K extends Operation>(mount: Mount, op: K, ...args: Parameters<Libservice[K]>): Generator<Call, Awaited<ReturnType<Libservice[K]>>, unknown> {
   return (yield [mount, op, args]) as Awaited<ReturnType<Libservice[K]>>;
+}
+
+/** One call of node:fs on a host path, in the form the runner needs: `yield* host(() => readFileSync(p), () => readFile(p))`. */
+export function* host<T>(sync: () => T, async: () => Promise<T>): Steps<T> {
+  return (yield { sync, async }) as T;
 }
 
 function gone(e: unknown, mount: Mount): unknown {
@@ -26,8 +36,19 @@ function gone(e: unknown, mount: Mount): unknown {
 export function runSync<T>(steps: Steps<T>): T {
   let r = steps.next();
   while (!r.done) {
-    const [mount, op, args] = r.value;
+    const step = r.value;
     let v: unknown;
+    if (!Array.isArray(step)) {
+      try {
+        v = step.sync();
+      } catch (e) {
+        r = steps.throw(e);
+        continue;
+      }
+      r = steps.next(v);
+      continue;
+    }
+    const [mount, op, args] = step;
     try {
       const c = mount.client as unknown as Record<string, (...a: unknown[]) => unknown>;
       v = c[`${op}Sync`]!(...args);
@@ -43,8 +64,19 @@ export function runSync<T>(steps: Steps<T>): T {
 export async function runAsync<T>(steps: Steps<T>): Promise<T> {
   let r = steps.next();
   while (!r.done) {
-    const [mount, op, args] = r.value;
+    const step = r.value;
     let v: unknown;
+    if (!Array.isArray(step)) {
+      try {
+        v = await step.async();
+      } catch (e) {
+        r = steps.throw(e);
+        continue;
+      }
+      r = steps.next(v);
+      continue;
+    }
+    const [mount, op, args] = step;
     try {
       const c = mount.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
       v = await c[op]!(...args);
