@@ -260,7 +260,12 @@ impl Mount {
         // trailing slashes on a non-directory (ENOTDIR), a directory into
         // itself (EINVAL), onto an ancestor of the source (ENOTEMPTY), then
         // nothing to do for the same file, then the types of both.
+        // With RENAME_NOREPLACE the source is looked up first, as the
+        // conformance oracle does (node:fs has no renameat2 to ask).
         let a = self.resolve(from, false)?;
+        if no_replace {
+            a.must_exist()?;
+        }
         let b = self.resolve(to, false)?;
         a.must_exist()?;
         if a.is_root() || b.is_root() {

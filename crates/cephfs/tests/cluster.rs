@@ -82,6 +82,7 @@ fn files_directories_and_links_round_trip() {
     // The destination's directory is looked up before the source itself.
     m.symlink("loop", "/loop").unwrap();
     assert_eq!(m.rename("/missing", "/loop/x", false), Err(Errno(libc::ELOOP)));
+    assert_eq!(m.rename("/missing", "/loop/x", true), Err(Errno(libc::ENOENT)));
     m.unlink("/loop").unwrap();
     // RENAME_NOREPLACE refuses a destination that exists, even the source itself;
     // a rename onto an ancestor of the source is ENOTEMPTY, whatever the types.
