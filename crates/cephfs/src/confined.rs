@@ -119,13 +119,30 @@ fn join(stack: &[String]) -> String {
 
 impl Mount {
     /// Resolves `path` beneath the root: every symlink on the way, and the
-    /// final one when `follow` (or when the path ends in '/' or '.').
+    /// final one when `follow` (or when the path ends in '/' or '.', which
+    /// name a directory: a lookup follows a final symlink for them).
     fn resolve(&self, path: &str, follow: bool) -> Result<Resolved, Errno> {
+        let r = self.walk(path, follow || matches!(tail(path), Tail::Slash | Tail::Dot))?;
+        if matches!(r.tail, Tail::Slash | Tail::Dot) && r.exists() && !r.is_dir() {
+            return err(ENOTDIR);
+        }
+        Ok(r)
+    }
+
+    /// Resolves the entry a call makes or removes (mkdir, rmdir, unlink,
+    /// rename, the new name of link and symlink): a final symlink is that
+    /// entry even before a trailing '/' (rmdir("l/") is ENOTDIR and
+    /// mkdir("l/") EEXIST on Linux, never the link's target); each call
+    /// applies the trailing-slash rules itself.
+    fn entry(&self, path: &str) -> Result<Resolved, Errno> {
+        self.walk(path, tail(path) == Tail::Dot)
+    }
+
+    fn walk(&self, path: &str, follow: bool) -> Result<Resolved, Errno> {
         if !path.starts_with('/') || path.contains('\0') {
             return err(EINVAL);
         }
         let tail = tail(path);
-        let follow = follow || matches!(tail, Tail::Slash | Tail::Dot);
         let mut queue: VecDeque<String> = path.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_owned).collect();
         let mut stack: Vec<String> = Vec::with_capacity(queue.len());
         let mut links = 0;
@@ -167,11 +184,7 @@ impl Mount {
             }
             found = Final::Present(st);
         }
-        let r = Resolved { path: join(&stack), found, tail };
-        if matches!(tail, Tail::Slash | Tail::Dot) && r.exists() && !r.is_dir() {
-            return err(ENOTDIR);
-        }
-        Ok(r)
+        Ok(Resolved { path: join(&stack), found, tail })
     }
 
     /// stat (`follow`) or lstat of a path.
@@ -200,7 +213,8 @@ impl Mount {
         if flags & libc::O_DIRECTORY != 0 && r.exists() && !r.is_dir() {
             return err(ENOTDIR);
         }
-        if r.is_dir() && flags & libc::O_ACCMODE != libc::O_RDONLY {
+        // A directory opens read-only and without O_CREAT or O_TRUNC.
+        if r.is_dir() && (flags & libc::O_ACCMODE != libc::O_RDONLY || flags & (libc::O_CREAT | libc::O_TRUNC) != 0) {
             return err(EISDIR);
         }
         // What the walk checked is no symlink: one swapped in since fails.
@@ -217,7 +231,7 @@ impl Mount {
     }
 
     pub fn mkdir(&self, path: &str, mode: u32) -> Result<(), Errno> {
-        let r = self.resolve(path, false)?;
+        let r = self.entry(path)?;
         match r.found {
             Final::Missing if r.tail == Tail::Dot => err(ENOENT),
             Final::Missing => self.raw_mkdir(&r.path, mode),
@@ -231,7 +245,7 @@ impl Mount {
             Tail::DotDot => return err(ENOTEMPTY),
             _ => {}
         }
-        let r = self.resolve(path, false)?;
+        let r = self.entry(path)?;
         if r.is_root() {
             return err(EBUSY);
         }
@@ -242,9 +256,12 @@ impl Mount {
     }
 
     pub fn unlink(&self, path: &str) -> Result<(), Errno> {
-        let r = self.resolve(path, false)?;
+        let r = self.entry(path)?;
         if r.must_exist()?.is_dir() {
             return err(EISDIR);
+        }
+        if r.tail != Tail::None {
+            return err(ENOTDIR);
         }
         self.raw_unlink(&r.path)
     }
@@ -262,11 +279,11 @@ impl Mount {
         // nothing to do for the same file, then the types of both.
         // With RENAME_NOREPLACE the source is looked up first, as the
         // conformance oracle does (node:fs has no renameat2 to ask).
-        let a = self.resolve(from, false)?;
+        let a = self.entry(from)?;
         if no_replace {
             a.must_exist()?;
         }
-        let b = self.resolve(to, false)?;
+        let b = self.entry(to)?;
         a.must_exist()?;
         if a.is_root() || b.is_root() {
             return err(EBUSY);
@@ -274,7 +291,7 @@ impl Mount {
         if b.exists() && no_replace {
             return err(EEXIST);
         }
-        if b.tail == Tail::Slash && !a.is_dir() {
+        if (a.tail == Tail::Slash || b.tail == Tail::Slash) && !a.is_dir() {
             return err(ENOTDIR);
         }
         let below = |x: &str, y: &str| x.len() > y.len() && x.starts_with(y) && x.as_bytes()[y.len()] == b'/';
@@ -304,7 +321,7 @@ impl Mount {
         // and the name itself, then whether a directory may be linked.
         let a = self.resolve(existing, false)?;
         a.must_exist()?;
-        let b = self.resolve(path, false)?;
+        let b = self.entry(path)?;
         if b.exists() {
             return err(EEXIST);
         }
@@ -322,7 +339,7 @@ impl Mount {
         if target.is_empty() {
             return err(ENOENT);
         }
-        let r = self.resolve(path, false)?;
+        let r = self.entry(path)?;
         if r.exists() {
             return err(EEXIST);
         }

@@ -15,7 +15,7 @@ mod confined;
 use ffi::{Api, CephStatx, Cmount, DirResult};
 use libc::{c_char, c_int};
 use std::ffi::{CStr, CString};
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Mutex, RwLock};
 
 pub use confined::MAX_SYMLINKS;
 pub use ffi::CephStatx as RawStatx;
@@ -73,29 +73,33 @@ impl std::error::Error for LoadError {}
 /// The file loaded when no other is named: the soname of Debian's `libcephfs2`.
 pub const DEFAULT_LIBRARY: &str = "libcephfs.so.2";
 
-static LIBRARY: OnceLock<Result<Library, LoadError>> = OnceLock::new();
+/// The library once loaded (a failed load is not kept: a later call may name the right file).
+static LIBRARY: Mutex<Option<&'static Library>> = Mutex::new(None);
 
 impl Library {
     /// Loads libcephfs once per process: `file` (or [`DEFAULT_LIBRARY`]) on
-    /// the first call; later calls return what the first one loaded.
+    /// the first call that succeeds; later calls return what it loaded.
     pub fn load(file: Option<&str>) -> Result<&'static Library, LoadError> {
-        LIBRARY
-            .get_or_init(|| {
-                let file = file.unwrap_or(DEFAULT_LIBRARY).to_owned();
-                let fail = |reason: String| LoadError { file: file.clone(), reason };
-                // SAFETY: loading runs the library's initializers, which is
-                // what linking it would do; the symbols are libcephfs's own.
-                unsafe {
-                    let lib = libloading::Library::new(&file).map_err(|e| fail(e.to_string()))?;
-                    let api = Api::resolve(&lib).map_err(fail)?;
-                    let (mut major, mut minor, mut patch) = (0, 0, 0);
-                    let v = (api.ceph_version)(&mut major, &mut minor, &mut patch);
-                    let version = if v.is_null() { format!("{major}.{minor}.{patch}") } else { CStr::from_ptr(v).to_string_lossy().into_owned() };
-                    Ok(Library { api, version, _lib: lib })
-                }
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+        let mut loaded = LIBRARY.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lib) = *loaded {
+            return Ok(lib);
+        }
+        let file = file.unwrap_or(DEFAULT_LIBRARY).to_owned();
+        let fail = |reason: String| LoadError { file: file.clone(), reason };
+        // SAFETY: loading runs the library's initializers, which is what
+        // linking it would do; the symbols are libcephfs's own.
+        let lib = unsafe {
+            let lib = libloading::Library::new(&file).map_err(|e| fail(e.to_string()))?;
+            let api = Api::resolve(&lib).map_err(fail)?;
+            let (mut major, mut minor, mut patch) = (0, 0, 0);
+            let v = (api.ceph_version)(&mut major, &mut minor, &mut patch);
+            let version = if v.is_null() { format!("{major}.{minor}.{patch}") } else { CStr::from_ptr(v).to_string_lossy().into_owned() };
+            Library { api, version, _lib: lib }
+        };
+        // Kept for the life of the process, as a linked library would be.
+        let lib: &'static Library = Box::leak(Box::new(lib));
+        *loaded = Some(lib);
+        Ok(lib)
     }
 
     /// libcephfs's version string ("16.2.15"...).

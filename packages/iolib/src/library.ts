@@ -402,9 +402,10 @@ export function createIoLibrary(options: IoLibraryOptions) {
       steps: () =>
         (function* (): Steps<void> {
           try {
-            if (mode & constants.COPYFILE_FICLONE_FORCE) throw new FsError('ENOTSUP', 'copyfile');
             const perm =
               (a ? (yield* call(a.mount, 'stat', a.path)).mode : (yield* host(() => kernelFs.statSync(hostFrom).mode, async () => (await kernelFsp.stat(hostFrom)).mode))) & 0o7777;
+            // As libuv: the source is looked up before a forced clone is refused.
+            if (mode & constants.COPYFILE_FICLONE_FORCE) throw new FsError('ENOTSUP', 'copyfile');
             const data = a ? yield* steps.readFile(a.mount, a.path) : yield* host(() => kernelFs.readFileSync(hostFrom), () => kernelFsp.readFile(hostFrom));
             const excl = (mode & constants.COPYFILE_EXCL) !== 0;
             if (b) {

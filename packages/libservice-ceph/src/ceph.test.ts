@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -26,12 +27,20 @@ describe('without a cluster', () => {
         console.log('no error');
       } catch (e) {
         console.log(JSON.stringify({ code: e.code, message: e.message }));
+      }
+      // A failed load is not kept: the default file still loads where it is installed.
+      try {
+        console.log(JSON.stringify({ version: CephLibservice.libraryVersion() }));
+      } catch (e) {
+        console.log(JSON.stringify({ code: e.code }));
       }`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script]);
-    const r = JSON.parse(stdout.trim()) as { code: string; message: string };
-    expect(r.code).toBe('ERR_CEPH_LIBRARY');
-    expect(r.message).toMatch(/libcephfs2/);
-    expect(r.message).toMatch(/nonexistent/);
+    const [first, second] = stdout.trim().split('\n').map((l) => JSON.parse(l) as { code?: string; message?: string; version?: string });
+    expect(first!.code).toBe('ERR_CEPH_LIBRARY');
+    expect(first!.message).toMatch(/libcephfs2/);
+    expect(first!.message).toMatch(/nonexistent/);
+    if (existsSync('/usr/include/cephfs/libcephfs.h')) expect(second!.version).toMatch(/^\d+\.\d+/);
+    else expect(second!.code).toBe('ERR_CEPH_LIBRARY');
   });
 });
 
@@ -164,6 +173,31 @@ if (conf === undefined) {
         await s.unmount();
         await dispose();
       }
+    });
+  });
+
+  describe('handles with calls in flight', () => {
+    it('close and unmount wait for the reads and writes in flight on a handle', async () => {
+      const { service: s, dispose } = await freshService(conf);
+      const data = Buffer.alloc(1 << 20, 7);
+      const h = await s.open('/big', parseOpenFlags('w+'));
+      await s.write(h, data, 0, data.length, 0);
+      const reads = Array.from({ length: 16 }, () => {
+        const b = Buffer.alloc(data.length);
+        return s.read(h, b, 0, b.length, 0).then((n) => n === data.length && b.equals(data));
+      });
+      await s.close(h);
+      expect(await Promise.all(reads)).toEqual(Array(16).fill(true));
+      await expectCode(s.read(h, Buffer.alloc(1), 0, 1, 0), 'EBADF', 'read');
+      const h2 = await s.open('/big', parseOpenFlags('r+'));
+      const writes = Array.from({ length: 16 }, (_, i) => s.write(h2, data, 0, 65536, i * 65536));
+      const h3 = await s.open('/big', parseOpenFlags('r'));
+      const pending = s.read(h3, Buffer.alloc(4096), 0, 4096, 0);
+      s.closeSync(h3); // its file is closed once the read is done
+      await s.unmount();
+      expect(await Promise.all(writes)).toEqual(Array(16).fill(65536));
+      expect(await pending).toBe(4096);
+      await dispose();
     });
   });
 

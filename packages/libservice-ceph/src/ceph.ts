@@ -70,7 +70,7 @@ export const CephOptions = z.strictObject({
   umask: z.number().int().min(0).max(0o777).default(0o022),
   /** How many handles may be open at once; one more open fails with EMFILE. */
   maxHandles: z.number().int().min(1).max(1 << 20).default(65_536),
-  /** The libcephfs file to load (default: libcephfs.so.2). Only the first one loaded in a process counts. */
+  /** The libcephfs file to load (default: libcephfs.so.2). The first that loads in a process is the one every client uses. */
   library: z.string().min(1).optional(),
 });
 export type CephLibserviceOptions = z.input<typeof CephOptions>;
@@ -78,6 +78,8 @@ export type CephLibserviceOptions = z.input<typeof CephOptions>;
 /** One operation for the binding: its arguments, how to name its errors, what to make of its answer. */
 interface Call<T> {
   op: Op;
+  /** The handle the call uses: a close waits for it. */
+  fd?: number;
   a?: string;
   b?: string;
   n0?: number;
@@ -126,6 +128,12 @@ export class CephLibservice implements Libservice, SyncLibservice {
   /** Open handles (the client's descriptors) and the flags they were opened with. */
   readonly #handles = new Map<number, number>();
   #unmounted = false;
+  #unmounting: Promise<void> | undefined;
+  /**
+   * Calls in flight per handle. A close waits for them: libcephfs 16 frees
+   * an open file on close even while a read on it waits for the cluster.
+   */
+  readonly #busy = new Map<number, { calls: number; idle: (() => void)[] }>();
   /** The options it was created with (validated). */
   readonly options: Readonly<z.output<typeof CephOptions>>;
 
@@ -191,7 +199,29 @@ export class CephLibservice implements Libservice, SyncLibservice {
 
   async #send<T>(c: Call<T>): Promise<T> {
     if (this.#unmounted) this.#fail('ENOTCONN', c);
-    return this.#check(c, await this.#client.exec(c.op, c.a ?? '', c.b ?? '', c.n0 ?? 0, c.n1 ?? 0));
+    const run = () => this.#client.exec(c.op, c.a ?? '', c.b ?? '', c.n0 ?? 0, c.n1 ?? 0);
+    return this.#check(c, await (c.fd === undefined ? run() : this.#using(c.fd, run)));
+  }
+
+  /** Runs a call on a handle, counted in flight. */
+  async #using<T>(fd: number, run: () => Promise<T>): Promise<T> {
+    let b = this.#busy.get(fd);
+    if (!b) this.#busy.set(fd, (b = { calls: 0, idle: [] }));
+    b.calls++;
+    try {
+      return await run();
+    } finally {
+      if (--b.calls === 0) {
+        this.#busy.delete(fd);
+        for (const f of b.idle) f();
+      }
+    }
+  }
+
+  /** Settles once no call on `fd` is in flight. */
+  #idle(fd: number): Promise<void> {
+    const b = this.#busy.get(fd);
+    return b ? new Promise((resolve) => b.idle.push(resolve)) : Promise.resolve();
   }
 
   #sendSync<T>(c: Call<T>): T {
@@ -221,7 +251,8 @@ export class CephLibservice implements Libservice, SyncLibservice {
 
   #opened(fd: number, flags: number): number {
     if (this.#unmounted) {
-      this.#client.execSync(Op.Close, '', '', fd, 0);
+      // Not on this thread: the unmount holds the client. It closes what is left.
+      void this.#client.exec(Op.Close, '', '', fd, 0);
       this.#fail('ENOTCONN', { syscall: 'open' });
     }
     this.#handles.set(fd, flags);
@@ -244,6 +275,7 @@ export class CephLibservice implements Libservice, SyncLibservice {
     return flags & O_APPEND || position === null ? -1 : position;
   }
 
+  /** Forgets a handle (later calls on it are EBADF) and says how to close its file. */
   #close(handle: number): Call<void> {
     const fd = this.#handle(handle, 'close');
     this.#handles.delete(fd);
@@ -251,7 +283,8 @@ export class CephLibservice implements Libservice, SyncLibservice {
   }
 
   #fstat(handle: number): Call<StatRecord> {
-    return { op: Op.Fstat, n0: this.#handle(handle, 'fstat'), syscall: 'fstat', result: asStat };
+    const fd = this.#handle(handle, 'fstat');
+    return { op: Op.Fstat, fd, n0: fd, syscall: 'fstat', result: asStat };
   }
 
   #readdir(path: string): Call<DirEntry[]> {
@@ -288,7 +321,8 @@ export class CephLibservice implements Libservice, SyncLibservice {
   }
 
   #handleCall(op: Op, syscall: string, handle: number, n1 = 0): Call<void> {
-    return { op, n0: this.#handle(handle, syscall), n1, syscall, result: none };
+    const fd = this.#handle(handle, syscall);
+    return { op, fd, n0: fd, n1, syscall, result: none };
   }
 
   #statfs(path: string): Call<StatFsRecord> {
@@ -313,12 +347,14 @@ export class CephLibservice implements Libservice, SyncLibservice {
     return this.#opened(await this.#send(this.#open(path, flags, mode)), flags);
   }
   async close(handle: number): Promise<void> {
-    return this.#send(this.#close(handle));
+    const c = this.#close(handle);
+    await this.#idle(c.n0 as number);
+    return this.#send(c);
   }
   async read(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
     checkIo(buffer, offset, length, position);
     const fd = this.#handle(handle, 'read');
-    const out = await this.#client.read(fd, length, position ?? -1);
+    const out = await this.#using(fd, () => this.#client.read(fd, length, position ?? -1));
     if (typeof out === 'number') this.#fail(out, { syscall: 'read' });
     buffer.set(out, offset);
     return out.length;
@@ -328,7 +364,7 @@ export class CephLibservice implements Libservice, SyncLibservice {
     const fd = this.#handle(handle, 'write');
     const at = this.#writeAt(fd, length, position);
     if (at === undefined) return 0;
-    const n = await this.#client.write(fd, buffer.subarray(offset, offset + length), at);
+    const n = await this.#using(fd, () => this.#client.write(fd, buffer.subarray(offset, offset + length), at));
     if (n < 0) this.#fail(n, { syscall: 'write' });
     return n;
   }
@@ -397,14 +433,20 @@ export class CephLibservice implements Libservice, SyncLibservice {
     return this.#send(this.#statfs(path));
   }
 
-  /** Closes every handle still open, unmounts and releases the client. */
-  async unmount(): Promise<void> {
-    if (this.#unmounted) return;
+  /**
+   * Waits for the calls on handles in flight, closes every handle still
+   * open, unmounts and releases the client (libcephfs takes about a second).
+   */
+  unmount(): Promise<void> {
     this.#unmounted = true;
-    const open = [...this.#handles.keys()];
-    this.#handles.clear();
-    await Promise.all(open.map((fd) => this.#client.exec(Op.Close, '', '', fd, 0)));
-    await this.#client.exec(Op.Unmount, '', '', 0, 0);
+    this.#unmounting ??= (async () => {
+      const open = [...this.#handles.keys()];
+      this.#handles.clear();
+      await Promise.all([...this.#busy.keys()].map((fd) => this.#idle(fd)));
+      await Promise.all(open.map((fd) => this.#client.exec(Op.Close, '', '', fd, 0)));
+      await this.#client.exec(Op.Unmount, '', '', 0, 0);
+    })();
+    return this.#unmounting;
   }
 
   // --- the sync twins -------------------------------------------------------------
@@ -413,7 +455,10 @@ export class CephLibservice implements Libservice, SyncLibservice {
     return this.#opened(this.#sendSync(this.#open(path, flags, mode)), flags);
   }
   closeSync(handle: number): void {
-    this.#sendSync(this.#close(handle));
+    const c = this.#close(handle);
+    // An async call on it still in flight: its file is closed once that is done.
+    if (this.#busy.has(c.n0 as number)) void this.#idle(c.n0 as number).then(() => this.#client.exec(Op.Close, '', '', c.n0 as number, 0));
+    else this.#sendSync(c);
   }
   readSync(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
     checkIo(buffer, offset, length, position);

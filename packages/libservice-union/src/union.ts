@@ -161,11 +161,16 @@ export class UnionLibservice implements Libservice {
    * final one when `follow`. Fails like the kernel: ENOENT or ENOTDIR on the
    * way, ELOOP past MAX_SYMLINKS.
    */
-  async #resolve(path: string, follow: boolean, syscall: string, dest?: string): Promise<Node> {
+  async #resolve(path: string, follow: boolean, syscall: string, dest?: string, entry = false): Promise<Node> {
     if (this.#unmounted) fail('ENOTCONN', syscall, path, dest);
     const queue = splitPath(path);
-    // A trailing '/' or a final '.' names a directory, through a final symlink too.
-    const mustBeDir = ['/', '.'].includes(pathTail(path));
+    // A trailing '/' or a final '.' names a directory, through a final
+    // symlink too, for a lookup. A call that makes or removes the entry
+    // (`entry`: mkdir, rmdir, unlink, rename, the new name of link and
+    // symlink) takes a final symlink before a '/' as the entry itself, and
+    // applies the rules for the '/' itself.
+    const tail = pathTail(path);
+    const mustBeDir = tail === '.' || (tail === '/' && !entry);
     if (mustBeDir) follow = true;
     const dirs: Dir[] = [this.#root()];
     let links = 0;
@@ -212,15 +217,15 @@ export class UnionLibservice implements Libservice {
   }
 
   /** A node that must exist. */
-  async #existing(path: string, follow: boolean, syscall: string, dest?: string): Promise<Node> {
-    const n = await this.#resolve(path, follow, syscall, dest);
+  async #existing(path: string, follow: boolean, syscall: string, dest?: string, entry = false): Promise<Node> {
+    const n = await this.#resolve(path, follow, syscall, dest, entry);
     if (n.type === null) fail('ENOENT', syscall, path, dest);
     return n;
   }
 
   /** A name that must not exist yet, in an existing directory. */
   async #vacant(path: string, syscall: string, userPath = path, dest?: string): Promise<Node> {
-    const n = await this.#resolve(path, false, syscall, dest);
+    const n = await this.#resolve(path, false, syscall, dest, true);
     if (n.type !== null) fail('EEXIST', syscall, userPath, dest);
     if (isMarker(n.name)) fail('EINVAL', syscall, userPath, dest);
     return n;
@@ -526,8 +531,9 @@ export class UnionLibservice implements Libservice {
   async unlink(path: string): Promise<void> {
     await this.#relay('unlink', path, undefined, () =>
       this.#changes.run(async () => {
-        const n = await this.#existing(path, false, 'unlink');
+        const n = await this.#existing(path, false, 'unlink', undefined, true);
         if (n.type === EntryType.Directory) fail('EISDIR', 'unlink', path);
+        if (pathTail(path) !== '') fail('ENOTDIR', 'unlink', path);
         // The whiteout first: a reader never sees the lower entry come back.
         if (n.lowerHas) await this.#whiteout(n);
         if (n.upper) await this.#upper.unlink(n.path);
@@ -541,7 +547,7 @@ export class UnionLibservice implements Libservice {
         const tail = pathTail(path);
         if (tail === '.') fail('EINVAL', 'rmdir', path);
         if (tail === '..') fail('ENOTEMPTY', 'rmdir', path);
-        const n = await this.#existing(path, false, 'rmdir');
+        const n = await this.#existing(path, false, 'rmdir', undefined, true);
         if (n.dir === null) fail('ENOTDIR', 'rmdir', path);
         if (n.path === '/') fail('EBUSY', 'rmdir', path);
         if ((await this.#list(n.dir)).length > 0) fail('ENOTEMPTY', 'rmdir', path);
@@ -563,12 +569,13 @@ export class UnionLibservice implements Libservice {
     // rename(2) looks both directories up, then the source;
     // renameat2(RENAME_NOREPLACE), as emulated, the source first.
     if ([pathTail(from), pathTail(to)].some((t) => t === '.' || t === '..')) fail('EBUSY', 'rename', from, to);
-    const a = await this.#resolve(from, false, 'rename', to);
+    const a = await this.#resolve(from, false, 'rename', to, true);
     if (noReplace && a.type === null) fail('ENOENT', 'rename', from, to);
-    const b = await this.#resolve(to, false, 'rename', to);
+    const b = await this.#resolve(to, false, 'rename', to, true);
     if (a.type === null) fail('ENOENT', 'rename', from, to);
     if (noReplace && b.type !== null) fail('EEXIST', 'rename', from, to);
     if (a.path === '/' || b.path === '/') fail('EBUSY', 'rename', from, to);
+    if (!a.dir && (pathTail(from) === '/' || pathTail(to) === '/')) fail('ENOTDIR', 'rename', from, to);
     if (b.path.startsWith(a.path + '/')) fail('EINVAL', 'rename', from, to);
     if (a.path.startsWith(b.path + '/')) fail('ENOTEMPTY', 'rename', from, to); // onto its own ancestor
     if (a.path === b.path) return;
@@ -579,7 +586,6 @@ export class UnionLibservice implements Libservice {
       if (!a.dir && (await this.#sameFile(a, b))) return; // hard links of one file: nothing to do
     }
     if (isMarker(b.name)) fail('EINVAL', 'rename', from, to);
-    if (!a.dir && pathTail(to) === '/') fail('ENOTDIR', 'rename', from, to);
     await this.#upperDir(b.parent);
     // What can fail comes first; the destination's markers go only when
     // the rename is sure to happen, or a failed rename would bring back

@@ -88,15 +88,18 @@ export class LocalLibservice implements Libservice {
    * whether the final component was checked to be no symlink (or absent),
    * and its attributes when the check found it.
    */
-  async #resolve(path: string, syscall: string, follow: boolean): Promise<{ host: string; checked: boolean; st?: fs.Stats }> {
+  async #resolve(path: string, syscall: string, follow: boolean, entry = false): Promise<{ host: string; checked: boolean; st?: fs.Stats }> {
     if (this.#unmounted) throw new FsError('ENOTCONN', syscall, path);
     const queue = splitPath(path);
-    // A path ending in '/' or '/.' names a directory: the kernel follows a
+    // A path ending in '/' or '/.' names a directory: a lookup follows a
     // final symlink for it, so resolve that here too, then hand the ending
-    // on for the kernel's own rules (ENOTDIR, EISDIR, EINVAL).
+    // on for the kernel's own rules (ENOTDIR, EISDIR, EINVAL). A call that
+    // makes or removes the entry (`entry`: mkdir, rmdir, unlink, rename,
+    // the new name of link and symlink) takes a final symlink before a
+    // '/' as the entry itself, and so does the kernel with the ending.
     const tail = pathTail(path);
     const suffix = tail === '/' ? '/' : tail === '.' ? '/.' : '';
-    if (tail !== '') follow = true;
+    if (tail !== '' && !(entry && tail === '/')) follow = true;
     const stack: string[] = [];
     let links = 0;
     let checked = queue.length === 0;
@@ -142,8 +145,8 @@ export class LocalLibservice implements Libservice {
     return st !== undefined && checked && suffix === '' ? { host, checked, st } : { host, checked };
   }
 
-  async #host(path: string, syscall: string, follow: boolean): Promise<string> {
-    return (await this.#resolve(path, syscall, follow)).host;
+  async #host(path: string, syscall: string, follow: boolean, entry = false): Promise<string> {
+    return (await this.#resolve(path, syscall, follow, entry)).host;
   }
 
   /**
@@ -152,7 +155,7 @@ export class LocalLibservice implements Libservice {
    * before the second: link(2) the whole source, rename(2) its directory.
    */
   async #hostPair(from: string, to: string, syscall: 'rename' | 'link', sourceFirst: boolean): Promise<[string, string]> {
-    const src = await this.#host(from, syscall, false);
+    const src = await this.#host(from, syscall, false, syscall === 'rename');
     const source = syscall === 'link' || sourceFirst ? src : src.slice(0, src.lastIndexOf('/')) || '/';
     const checkSource = async () => {
       const st = await this.#sys.lstat(source).catch((e) => {
@@ -162,7 +165,7 @@ export class LocalLibservice implements Libservice {
     };
     if (sourceFirst) await checkSource();
     try {
-      return [src, await this.#host(to, syscall, false)];
+      return [src, await this.#host(to, syscall, false, true)];
     } catch (e) {
       await checkSource();
       throw asServiceError(e, syscall, from, to);
@@ -248,7 +251,7 @@ export class LocalLibservice implements Libservice {
 
   async mkdir(path: string, mode = 0o777): Promise<void> {
     checkNumber(mode, 'mode');
-    await this.#pathOp('mkdir', path, false, (h) => this.#sys.mkdir(h, mode));
+    await this.#pathOp('mkdir', path, false, (h) => this.#sys.mkdir(h, mode), true);
   }
 
   async rmdir(path: string): Promise<void> {
@@ -259,11 +262,11 @@ export class LocalLibservice implements Libservice {
       // '/..' and the like name the root: it is never removed.
       if (h === (this.#root || '/')) throw new FsError('EBUSY', 'rmdir', path);
       return this.#sys.rmdir(h);
-    });
+    }, true);
   }
 
   async unlink(path: string): Promise<void> {
-    await this.#pathOp('unlink', path, false, (h) => this.#sys.unlink(h));
+    await this.#pathOp('unlink', path, false, (h) => this.#sys.unlink(h), true);
   }
 
   async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
@@ -297,7 +300,7 @@ export class LocalLibservice implements Libservice {
 
   async symlink(target: string, path: string): Promise<void> {
     if (typeof target !== 'string' || target.includes('\0')) splitPath(target, 'target');
-    const dst = await this.#host(path, 'symlink', false);
+    const dst = await this.#host(path, 'symlink', false, true);
     await this.#sys.symlink(target, dst).catch((e) => {
       throw asServiceError(e, 'symlink', target, path);
     });
@@ -365,8 +368,8 @@ export class LocalLibservice implements Libservice {
     await Promise.all(open.map((f) => this.#sys.close(f.fd).catch(() => {})));
   }
 
-  async #pathOp<T>(syscall: string, path: string, follow: boolean, op: (host: string) => Promise<T>): Promise<T> {
-    const host = await this.#host(path, syscall, follow);
+  async #pathOp<T>(syscall: string, path: string, follow: boolean, op: (host: string) => Promise<T>, entry = false): Promise<T> {
+    const host = await this.#host(path, syscall, follow, entry);
     try {
       return await op(host);
     } catch (e) {

@@ -382,6 +382,20 @@ export function describeConformance(name: string, create: () => Promise<Conforma
         await s.rename('/e/', '/e2/');
         await s.rmdir('/e2/');
         expect(await names(s, '/')).toEqual(['d', 'f']);
+        // A call that makes or removes an entry never acts on a symlink's
+        // target because of a trailing slash; a lookup follows it.
+        await s.symlink('d', '/ld');
+        await s.symlink('nowhere', '/dangling');
+        expect((await s.lstat('/ld/')).mode & constants.S_IFMT).toBe(constants.S_IFDIR);
+        await expectCode(s.rmdir('/ld/'), 'ENOTDIR', 'rmdir', '/ld/');
+        await expectCode(s.unlink('/ld/'), 'ENOTDIR', 'unlink', '/ld/');
+        await expectCode(s.unlink('/d/'), 'EISDIR', 'unlink', '/d/');
+        await expectCode(s.mkdir('/dangling/'), 'EEXIST', 'mkdir', '/dangling/');
+        await expectCode(s.rename('/ld/', '/x'), 'ENOTDIR', 'rename', '/ld/');
+        await expectCode(s.rename('/f', '/ld/'), 'ENOTDIR', 'rename', '/f');
+        expect(await names(s, '/')).toEqual(['d', 'dangling', 'f', 'ld']);
+        await s.unlink('/ld');
+        await s.unlink('/dangling');
         if (rooted) {
           // The root itself is never removed or renamed, whatever names it.
           await expectCode(s.rmdir('/'), 'EBUSY', 'rmdir', '/');
