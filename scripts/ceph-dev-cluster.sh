@@ -85,8 +85,17 @@ stop_daemons() {
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
+# The directory is this script's only when it holds the marker `start` writes:
+# anything else named by POLYTROPON_CEPH_DIR is never stopped or removed.
+MARKER=.polytropon-ceph-dev-cluster
+ours() { [[ -f $DIR/$MARKER ]]; }
+
 stop() {
   [[ -d $DIR ]] || return 0
+  if ! ours; then
+    say "$DIR was not made by this script (no $MARKER): left alone"
+    return 1
+  fi
   # ceph-fuse first, while the MDS can still answer its unmount.
   local m
   for m in $(awk '$3 == "fuse.ceph-fuse" {print $2}' /proc/mounts); do
@@ -166,9 +175,17 @@ start() {
   for bin in ceph-mon ceph-mgr ceph-osd ceph-mds uuidgen python3; do
     command -v "$bin" >/dev/null || { say "$bin is not installed: run '$0 install' as root"; return 1; }
   done
-  stop
+  if [[ -d $DIR ]] && ! ours && [[ -n $(ls -A "$DIR") ]]; then
+    say "$DIR exists and was not made by this script: choose another POLYTROPON_CEPH_DIR"
+    return 1
+  fi
+  stop || return 1
   local t0=$SECONDS
-  mkdir -p -m 0700 "$DIR"
+  mkdir -p "$DIR"
+  # Private: the client.admin key lives here.
+  chmod 0700 "$DIR"
+  [[ -O $DIR ]] || { say "$DIR belongs to another user"; return 1; }
+  touch "$DIR/$MARKER"
   mkdir -p "$DIR"/{run,log,data}
   local fsid; fsid=$(uuidgen)
   write_conf "$fsid"
