@@ -3,6 +3,8 @@
 // blocking request on the channel) or not (promises and callbacks). A
 // generator yields [mount, operation, arguments]; the runner makes the call
 // with the mount's client and sends the result (or throws the error) back.
+// A step on the host's own files (copyFile to or from a mount) yields its
+// node:fs call in both forms instead.
 import { EntryType, FsError, hasCode } from '@polytropon/libservice';
 import type { Libservice } from '@polytropon/libservice';
 import { constants } from 'node:fs';
@@ -33,27 +35,25 @@ function gone(e: unknown, mount: Mount): unknown {
   return e;
 }
 
+/** Performs one step: on this thread with `sync`, else its promise. */
+function perform(step: Call, sync: boolean): unknown {
+  if (!Array.isArray(step)) return sync ? step.sync() : step.async();
+  const [mount, op, args] = step;
+  const client = mount.client as unknown as Record<string, (...a: unknown[]) => unknown>;
+  return client[sync ? `${op}Sync` : op]!(...args);
+}
+
+/** What a failed step throws into its generator. */
+const failure = (step: Call, e: unknown): unknown => (Array.isArray(step) ? gone(e, step[0]) : e);
+
 export function runSync<T>(steps: Steps<T>): T {
   let r = steps.next();
   while (!r.done) {
-    const step = r.value;
     let v: unknown;
-    if (!Array.isArray(step)) {
-      try {
-        v = step.sync();
-      } catch (e) {
-        r = steps.throw(e);
-        continue;
-      }
-      r = steps.next(v);
-      continue;
-    }
-    const [mount, op, args] = step;
     try {
-      const c = mount.client as unknown as Record<string, (...a: unknown[]) => unknown>;
-      v = c[`${op}Sync`]!(...args);
+      v = perform(r.value, true);
     } catch (e) {
-      r = steps.throw(gone(e, mount));
+      r = steps.throw(failure(r.value, e));
       continue;
     }
     r = steps.next(v);
@@ -64,24 +64,11 @@ export function runSync<T>(steps: Steps<T>): T {
 export async function runAsync<T>(steps: Steps<T>): Promise<T> {
   let r = steps.next();
   while (!r.done) {
-    const step = r.value;
     let v: unknown;
-    if (!Array.isArray(step)) {
-      try {
-        v = await step.async();
-      } catch (e) {
-        r = steps.throw(e);
-        continue;
-      }
-      r = steps.next(v);
-      continue;
-    }
-    const [mount, op, args] = step;
     try {
-      const c = mount.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-      v = await c[op]!(...args);
+      v = await perform(r.value, false);
     } catch (e) {
-      r = steps.throw(gone(e, mount));
+      r = steps.throw(failure(r.value, e));
       continue;
     }
     r = steps.next(v);
