@@ -245,11 +245,14 @@ describe('createIoLibrary', () => {
   it('mkdtemp makes a fresh 0700 directory under the prefix', async () => {
     const { lib, point, inst } = await mounted();
     const made = new Set<string>();
-    for (let i = 0; i < 20; i++) made.add(lib.mkdtempSync(`${point}/tmp-`));
-    made.add(await lib.promises.mkdtemp(`${point}/tmp-`));
-    expect(made.size).toBe(21);
+    for (let i = 0; i < 20; i++) made.add(lib.mkdtempSync(`${point}/tmp-`) as string);
+    made.add((await lib.promises.mkdtemp(`${point}/tmp-`)) as string);
+    // In the mount's root; the mount point itself as a prefix names a sibling, node:fs's.
+    made.add(lib.mkdtempSync(`${point}/`) as string);
+    expect(Buffer.isBuffer(lib.mkdtempSync(`${point}/b-`, 'buffer' as never))).toBe(true);
+    expect(made.size).toBe(22);
     for (const d of made) {
-      expect(d).toMatch(new RegExp(`^${point}/tmp-[A-Za-z0-9]{6}$`));
+      expect(d).toMatch(new RegExp(`^${point}/(tmp-)?[A-Za-z0-9]{6}$`));
       expect(lib.statSync(d)!.isDirectory()).toBe(true);
       expect(lib.statSync(d)!.mode & 0o777).toBe(0o700);
     }

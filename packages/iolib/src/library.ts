@@ -427,21 +427,27 @@ export function createIoLibrary(options: IoLibraryOptions) {
     };
   });
 
-  /** mkdtemp: `prefix` plus six random characters, made with mode 0o700 (tried again on a name taken). */
-  const mkdtemp = routed<[string, EncodingOption?], string>('mkdtemp', (prefix) => {
-    const r = typeof prefix === 'string' ? table.route(prefix) : undefined;
-    if (!r) return undefined;
+  /**
+   * mkdtemp: `prefix` plus six random characters, made with mode 0o700
+   * (tried again on a name taken). Routed when the name it makes is under
+   * a mount: `/mnt/pool/tmp-` is, and so is `/mnt/pool/` (a directory in
+   * the mount's root), not the mount point `/mnt/pool` itself (a sibling).
+   */
+  const mkdtemp = routed<[string | Buffer | URL, EncodingOption?], string | Buffer>('mkdtemp', (prefix, o) => {
+    if (typeof prefix !== 'string' || !table.route(`${prefix}XXXXXX`)) return undefined;
     const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
     return {
       path: prefix,
       steps: () =>
-        (function* (): Steps<string> {
+        (function* (): Steps<string | Buffer> {
           for (let attempt = 0; ; attempt++) {
             let suffix = '';
             for (const b of randomBytes(6)) suffix += chars[b % chars.length];
+            const r = table.route(prefix + suffix) as Routed;
             try {
-              yield* call(r.mount, 'mkdir', r.path + suffix, 0o700);
-              return prefix + suffix;
+              yield* call(r.mount, 'mkdir', r.path, 0o700);
+              const wantsBuffer = (o as unknown) === 'buffer' || (o as { encoding?: unknown } | undefined)?.encoding === 'buffer';
+              return wantsBuffer ? Buffer.from(prefix + suffix) : prefix + suffix;
             } catch (e) {
               if (hasCode(e, 'EEXIST') && attempt < 100) continue;
               const code = (e as { code?: unknown }).code;
