@@ -409,20 +409,6 @@ impl Mount {
             Ok(())
         }
     }
-
-    /// mkdir -p, beneath the root.
-    pub fn mkdirs(&self, path: &str, mode: u32) -> Result<(), Errno> {
-        let mut at = String::new();
-        for c in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
-            at.push('/');
-            at.push_str(c);
-            match self.mkdir(&at, mode) {
-                Ok(()) | Err(Errno(EEXIST)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

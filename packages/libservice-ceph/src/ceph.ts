@@ -348,7 +348,7 @@ export class CephLibservice implements Libservice, SyncLibservice {
   }
   async close(handle: number): Promise<void> {
     const c = this.#close(handle);
-    await this.#idle(c.n0 as number);
+    await this.#idle(c.n0!);
     return this.#send(c);
   }
   async read(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
@@ -456,8 +456,9 @@ export class CephLibservice implements Libservice, SyncLibservice {
   }
   closeSync(handle: number): void {
     const c = this.#close(handle);
+    const fd = c.n0!;
     // An async call on it still in flight: its file is closed once that is done.
-    if (this.#busy.has(c.n0 as number)) void this.#idle(c.n0 as number).then(() => this.#client.exec(Op.Close, '', '', c.n0 as number, 0));
+    if (this.#busy.has(fd)) void this.#idle(fd).then(() => this.#client.exec(Op.Close, '', '', fd, 0));
     else this.#sendSync(c);
   }
   readSync(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {

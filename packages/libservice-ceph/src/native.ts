@@ -43,7 +43,6 @@ export const Op = {
   Access: 18,
   Statfs: 19,
   Unmount: 20,
-  Mkdirs: 21,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 

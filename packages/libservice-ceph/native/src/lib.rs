@@ -136,7 +136,6 @@ fn run(m: &Mount, who: Identity, c: &Call) -> Out {
         18 => done(m.access(a, n0 as u32, who.uid, who.gid), unit),
         19 => done(m.statfs(a), statfs_out),
         20 => done(m.unmount(), unit),
-        21 => done(m.mkdirs(a, n0 as u32), unit),
         _ => Out::Num(-(ENOSYS as f64)),
     }
 }
