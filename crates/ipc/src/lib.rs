@@ -27,6 +27,7 @@
 
 mod back;
 mod front;
+pub mod inbox;
 mod layout;
 mod os;
 

@@ -13,7 +13,6 @@ use napi_derive::napi;
 use polytropon_ipc::{BackDriver, BackOptions, FrontDriver, FrontOptions, Geometry, Waiter};
 
 /// Bytes of the record before each request's payload in `NativeBack::take`.
-const RECORD: usize = 32;
 
 fn to_napi(e: polytropon_ipc::Error) -> Error {
     Error::new(Status::GenericFailure, format!("{}: {e}", e.code()))
@@ -198,45 +197,9 @@ impl NativeBack {
         // SAFETY: `into` is an argument of this synchronous call, not
         // otherwise borrowed while it runs.
         let out = unsafe { into.as_mut() };
-        let (mut at, mut n) = (0usize, 0u32);
-        while let Some(r) = held.front() {
-            let len = if r.in_place > 0 { r.in_place } else { r.payload.len() };
-            let need = RECORD + len.next_multiple_of(8);
-            if at + need > out.len() {
-                if n == 0 {
-                    return Err(Error::new(
-                        Status::GenericFailure,
-                        format!("ERR_IPC_INVALID_ARGUMENT: a request of {len} bytes does not fit the take buffer"),
-                    ));
-                }
-                break;
-            }
-            let r = held.pop_front().expect("front exists");
-            let (index, seq) = r.token();
-            out[at..at + 4].copy_from_slice(&index.to_le_bytes());
-            out[at + 4..at + 8].copy_from_slice(&seq.to_le_bytes());
-            out[at + 8..at + 12].copy_from_slice(&r.opcode.to_le_bytes());
-            out[at + 12..at + 16].copy_from_slice(&(len as u32).to_le_bytes());
-            out[at + 16..at + 24].copy_from_slice(&(r.client as f64).to_le_bytes());
-            out[at + 24..at + 28].copy_from_slice(&r.pid.to_le_bytes());
-            out[at + 28..at + 32].fill(0);
-            if r.in_place > 0 {
-                let area = self.with(|b| b.request_area((index, seq)))?;
-                let Some((src, _)) = area.filter(|(_, size)| len <= *size) else {
-                    // Its client went away meanwhile: nothing to hand over.
-                    continue;
-                };
-                // SAFETY: the request is in flight, so its area is mapped and
-                // `len` bytes long at least; the inbox slice is ours. The
-                // client may scribble on its own request: bytes, not safety.
-                unsafe { std::ptr::copy_nonoverlapping(src, out[at + RECORD..].as_mut_ptr(), len) };
-            } else {
-                out[at + RECORD..at + RECORD + len].copy_from_slice(&r.payload);
-            }
-            at += need;
-            n += 1;
-        }
-        Ok(n)
+        let mut g = self.inner.lock().map_err(|_| gone())?;
+        let back = g.as_mut().ok_or_else(gone)?;
+        polytropon_ipc::inbox::pack(back, &mut held, out).map_err(to_napi)
     }
 
     /// Resolves when requests wait (true) or after `timeoutMs` (false),

@@ -1,0 +1,172 @@
+//! A local-directory instance's root, and the lookups beneath it. Every
+//! path is resolved by the kernel with openat2(2) and RESOLVE_IN_ROOT: '..'
+//! stops at the root and symlinks (absolute ones too) resolve beneath it,
+//! the semantics @polytropon/libservice's LocalLibservice emulates one
+//! component at a time, without its window for a concurrent rename (the
+//! kernel resolves and opens in one step).
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::wire::Attributes;
+
+/// How many times a lookup is retried when the kernel saw a rename race
+/// while resolving '..' (EAGAIN) before giving up.
+const RACE_RETRIES: usize = 8;
+
+/// The errno of the last failed call.
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// A served directory, held open (O_PATH) for the instance's lifetime: a
+/// rename or removal of its host path does not move what it serves.
+#[derive(Debug)]
+pub struct Root {
+    fd: OwnedFd,
+}
+
+impl Root {
+    /// Opens `path`, which must be a directory. `Unsupported` on a kernel
+    /// without openat2 (before Linux 5.6).
+    pub fn open(path: &str) -> io::Result<Root> {
+        let c = CString::new(path).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the root contains a NUL byte"))?;
+        // SAFETY: `c` is a valid NUL-terminated string for the call.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let root = Root { fd: unsafe { OwnedFd::from_raw_fd(fd) } };
+        match root.lookup(c"/", libc::O_PATH, true) {
+            Ok(_) => Ok(root),
+            Err(libc::ENOSYS) => Err(io::Error::new(io::ErrorKind::Unsupported, "openat2(2) is not available (Linux 5.6 or later has it)")),
+            Err(e) => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+
+    /// Opens `path` beneath the root with `flags`, following a final
+    /// symlink when `follow`. Errors are errno values, as the kernel's
+    /// lookup gives them.
+    fn lookup(&self, path: &CStr, flags: i32, follow: bool) -> Result<OwnedFd, i32> {
+        let flags = flags | libc::O_CLOEXEC | if follow { 0 } else { libc::O_NOFOLLOW };
+        // SAFETY: open_how is plain data; zeroed is a valid value.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = flags as u64;
+        // No magic links (/proc/self/fd/...): they could name anything.
+        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        for _ in 0..RACE_RETRIES {
+            // SAFETY: the arguments are a valid directory fd, a
+            // NUL-terminated path and an open_how of the size given.
+            let fd = unsafe { libc::syscall(libc::SYS_openat2, self.fd.as_raw_fd(), path.as_ptr(), &how as *const libc::open_how, size_of::<libc::open_how>()) };
+            if fd >= 0 {
+                // SAFETY: a new descriptor, owned by nothing else.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+            }
+            let e = errno();
+            if e != libc::EAGAIN {
+                return Err(e);
+            }
+        }
+        Err(libc::EAGAIN)
+    }
+
+    /// stat (`follow`) or lstat of `path`, as node:fs reports them.
+    pub fn stat(&self, path: &CStr, follow: bool) -> Result<Attributes, i32> {
+        let fd = self.lookup(path, libc::O_PATH, follow)?;
+        statx(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH)
+    }
+
+    /// The entries of the directory at `path` (following symlinks), without
+    /// '.' and '..', with their types (DT_* values), sorted by name bytes as
+    /// node:fs's readdir (libuv's scandir) sorts them.
+    pub fn readdir(&self, path: &CStr) -> Result<Vec<(u8, Vec<u8>)>, i32> {
+        let fd = self.lookup(path, libc::O_RDONLY | libc::O_DIRECTORY, true)?;
+        // SAFETY: `fd` is an open directory; fdopendir takes it over (it
+        // is closed by closedir below, so it must not be dropped).
+        let dir = unsafe { libc::fdopendir(fd.as_raw_fd()) };
+        if dir.is_null() {
+            return Err(errno());
+        }
+        std::mem::forget(fd);
+        let dir = Dir(dir);
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: errno is thread-local; readdir64 reports an error
+            // only through it.
+            unsafe { *libc::__errno_location() = 0 };
+            // SAFETY: `dir.0` is an open DIR* owned by `dir`.
+            let ent = unsafe { libc::readdir64(dir.0) };
+            if ent.is_null() {
+                let e = errno();
+                return if e == 0 { break } else { Err(e) };
+            }
+            // SAFETY: a non-null entry from readdir64 is valid until the
+            // next readdir64 on this DIR*; its name is NUL-terminated.
+            let (name, kind) = unsafe { (CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type) };
+            let name = name.to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let kind = if kind == libc::DT_UNKNOWN {
+                // Some filesystems do not say; node:fs then asks lstat.
+                // SAFETY: `name` is a NUL-terminated entry name of `dir`.
+                let n = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
+                // SAFETY: `dir.0` is open; dirfd gives its descriptor.
+                match statx(unsafe { libc::dirfd(dir.0) }, n, libc::AT_SYMLINK_NOFOLLOW) {
+                    Ok(a) => ((a.mode >> 12) & 0xf) as u8,
+                    Err(_) => libc::DT_UNKNOWN,
+                }
+            } else {
+                kind
+            };
+            out.push((kind, name.to_vec()));
+        }
+        out.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        Ok(out)
+    }
+}
+
+/// Closes its DIR* when dropped.
+struct Dir(*mut libc::DIR);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        // SAFETY: the DIR* came from fdopendir and is closed only here.
+        unsafe { libc::closedir(self.0) };
+    }
+}
+
+fn ms(t: libc::statx_timestamp) -> f64 {
+    // node:fs's msFromTimeSpec: sec * 1e3 + nsec / 1e6, in doubles.
+    t.tv_sec as f64 * 1e3 + f64::from(t.tv_nsec) / 1e6
+}
+
+/// statx as libuv turns it into a stat (device numbers through makedev,
+/// birth time as given, zero where the filesystem keeps none).
+fn statx(dirfd: RawFd, path: &CStr, flags: i32) -> Result<Attributes, i32> {
+    // SAFETY: statx is plain data; zeroed is a valid value.
+    let mut s: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd, NUL-terminated path, and a statx to fill.
+    let rc = unsafe { libc::statx(dirfd, path.as_ptr(), flags, libc::STATX_BASIC_STATS | libc::STATX_BTIME, &mut s) };
+    if rc != 0 {
+        return Err(errno());
+    }
+    Ok(Attributes {
+        dev: libc::makedev(s.stx_dev_major, s.stx_dev_minor),
+        ino: s.stx_ino,
+        mode: u32::from(s.stx_mode),
+        nlink: u64::from(s.stx_nlink),
+        uid: s.stx_uid,
+        gid: s.stx_gid,
+        rdev: libc::makedev(s.stx_rdev_major, s.stx_rdev_minor),
+        size: s.stx_size,
+        blksize: u64::from(s.stx_blksize),
+        blocks: s.stx_blocks,
+        atime_ms: ms(s.stx_atime),
+        mtime_ms: ms(s.stx_mtime),
+        ctime_ms: ms(s.stx_ctime),
+        birthtime_ms: ms(s.stx_btime),
+    })
+}

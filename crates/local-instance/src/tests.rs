@@ -1,0 +1,194 @@
+use std::fs;
+use std::os::unix::fs::{symlink, MetadataExt};
+use std::path::PathBuf;
+
+use super::*;
+
+/// A scratch tree: `<tmp>/root` served, `<tmp>/outside` beside it.
+struct Tree(PathBuf);
+
+impl Tree {
+    fn new(tag: &str) -> Tree {
+        let base = std::env::temp_dir().join(format!("polytropon-local-instance-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let root = base.join("root");
+        fs::create_dir_all(root.join("data/sub")).unwrap();
+        fs::create_dir_all(base.join("outside")).unwrap();
+        fs::write(base.join("outside/secret"), b"secret").unwrap();
+        fs::write(root.join("data/f"), b"hello").unwrap();
+        fs::write(root.join("data/b"), b"").unwrap();
+        fs::write(root.join("data/a"), b"").unwrap();
+        symlink("data/f", root.join("rel")).unwrap();
+        symlink("/data/f", root.join("abs")).unwrap();
+        symlink("../outside", root.join("out")).unwrap();
+        symlink("../../../../..", root.join("up")).unwrap();
+        symlink("loop2", root.join("loop1")).unwrap();
+        symlink("loop1", root.join("loop2")).unwrap();
+        symlink("nowhere", root.join("dangling")).unwrap();
+        Tree(base)
+    }
+
+    fn root(&self) -> String {
+        self.0.join("root").to_str().unwrap().to_string()
+    }
+
+    fn instances(&self) -> Instances {
+        let mut i = Instances::new();
+        i.mount("vol", &self.root()).unwrap();
+        i
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn request(path: &str) -> Vec<u8> {
+    let mut v = vec![wire::PROTOCOL_VERSION];
+    v.extend_from_slice(&(path.len() as u32).to_le_bytes());
+    v.extend_from_slice(path.as_bytes());
+    v
+}
+
+/// (status, ino, size, mode) of a stat reply.
+fn stat(i: &mut Instances, opcode: u32, path: &str) -> (i64, u64, u64, u32) {
+    let (status, reply) = i.serve(opcode, &request(path)).expect("answered");
+    if status < 0 {
+        assert!(reply.is_empty());
+        return (status, 0, 0, 0);
+    }
+    let int = |at: usize| u64::from_le_bytes(reply[at..at + 8].try_into().unwrap());
+    (status, int(9), int(45), u32::from_le_bytes(reply[17..21].try_into().unwrap()))
+}
+
+fn names(i: &mut Instances, path: &str) -> Result<Vec<(u8, String)>, i64> {
+    let (status, reply) = i.serve(wire::READDIR, &request(path)).expect("answered");
+    if status < 0 {
+        return Err(status);
+    }
+    let count = u32::from_le_bytes(reply[1..5].try_into().unwrap()) as usize;
+    let mut at = 5;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let kind = reply[at];
+        let len = u32::from_le_bytes(reply[at + 1..at + 5].try_into().unwrap()) as usize;
+        out.push((kind, String::from_utf8(reply[at + 5..at + 5 + len].to_vec()).unwrap()));
+        at += 5 + len;
+    }
+    assert_eq!(at, reply.len());
+    Ok(out)
+}
+
+const ENOENT: i64 = -(libc::ENOENT as i64);
+
+#[test]
+fn stat_and_lstat_answer_what_the_kernel_says() {
+    let t = Tree::new("stat");
+    let mut i = t.instances();
+    let f = fs::metadata(t.0.join("root/data/f")).unwrap();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f"), (0, f.ino(), 5, f.mode()));
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/rel"), (0, f.ino(), 5, f.mode()), "a symlink is followed");
+    let l = fs::symlink_metadata(t.0.join("root/rel")).unwrap();
+    assert_eq!(stat(&mut i, wire::LSTAT, "/vol/rel"), (0, l.ino(), l.size(), l.mode()), "lstat does not follow");
+    let r = fs::metadata(t.0.join("root")).unwrap();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol").1, r.ino(), "the instance alone is its root");
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/").1, r.ino());
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/./sub/..//f").1, f.ino());
+}
+
+#[test]
+fn every_lookup_stays_beneath_the_root() {
+    let t = Tree::new("confine");
+    let mut i = t.instances();
+    let f = fs::metadata(t.0.join("root/data/f")).unwrap();
+    let r = fs::metadata(t.0.join("root")).unwrap();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/abs").1, f.ino(), "an absolute symlink resolves from the root");
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/../outside/secret").0, ENOENT, "'..' stops at the root");
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/out/secret").0, ENOENT, "a symlink cannot lead out");
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/up").1, r.ino(), "'..' in a symlink stops at the root");
+    assert_eq!(names(&mut i, "/vol/up/..").unwrap(), names(&mut i, "/vol").unwrap());
+}
+
+#[test]
+fn errors_are_the_kernels() {
+    let t = Tree::new("errors");
+    let mut i = t.instances();
+    let e = |n: i32| -i64::from(n);
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/missing").0, ENOENT);
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/dangling").0, ENOENT);
+    assert_eq!(stat(&mut i, wire::LSTAT, "/vol/dangling").0, 0);
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f/").0, e(libc::ENOTDIR), "a trailing slash on a file");
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f/x").0, e(libc::ENOTDIR));
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/loop1").0, e(libc::ELOOP));
+    assert_eq!(stat(&mut i, wire::LSTAT, "/vol/loop1").0, 0);
+    assert_eq!(stat(&mut i, wire::LSTAT, "/vol/rel/").0, e(libc::ENOTDIR), "a trailing slash follows, even for lstat");
+    assert_eq!(names(&mut i, "/vol/data/f"), Err(e(libc::ENOTDIR)));
+    assert_eq!(names(&mut i, "/vol/missing"), Err(ENOENT));
+    assert_eq!(stat(&mut i, wire::STAT, &format!("/vol/{}", "n".repeat(256))).0, e(libc::ENAMETOOLONG));
+    let count = |op| i.counter(op).map(|c| (c.count, c.errors));
+    assert_eq!(count(wire::STAT), Some((6, 6)));
+    assert_eq!(count(wire::LSTAT), Some((3, 1)));
+    assert_eq!(count(wire::READDIR), Some((2, 2)));
+}
+
+#[test]
+fn readdir_lists_sorted_with_types() {
+    let t = Tree::new("readdir");
+    let mut i = t.instances();
+    let dt = |k: u8, n: &str| (k, n.to_string());
+    assert_eq!(names(&mut i, "/vol/data").unwrap(), vec![dt(libc::DT_REG, "a"), dt(libc::DT_REG, "b"), dt(libc::DT_REG, "f"), dt(libc::DT_DIR, "sub")]);
+    assert_eq!(names(&mut i, "/vol/data/sub").unwrap(), vec![]);
+    let top: Vec<String> = names(&mut i, "/vol").unwrap().into_iter().map(|(_, n)| n).collect();
+    assert_eq!(top, ["abs", "dangling", "data", "loop1", "loop2", "out", "rel", "up"]);
+}
+
+#[test]
+fn what_is_not_its_own_goes_to_the_handler() {
+    let t = Tree::new("pass");
+    let mut i = t.instances();
+    assert!(i.serve(wire::STAT, &request("/other/x")).is_none(), "another instance");
+    assert!(i.serve(wire::STAT, &request("vol/x")).is_none(), "a relative path");
+    assert!(i.serve(wire::STAT, &request("//vol")).is_none());
+    assert!(i.serve(1, &request("/vol/data/f")).is_none(), "an opcode not answered here");
+    assert!(i.serve(wire::STAT, &request("/vol/data/f")[..6]).is_none(), "a request that does not decode");
+    i.stopping = true;
+    assert!(i.serve(wire::STAT, &request("/vol/data/f")).is_none(), "a stopping service refuses in its handler");
+    i.stopping = false;
+    assert!(i.unmount("vol"));
+    assert!(i.serve(wire::STAT, &request("/vol/data/f")).is_none(), "an unmounted instance");
+    assert!(i.mount("vol", "/nonexistent/polytropon").is_err());
+    assert!(i.mount("vol", t.0.join("root/data/f").to_str().unwrap()).is_err(), "a root must be a directory");
+}
+
+#[test]
+fn the_root_is_held_open() {
+    let t = Tree::new("held");
+    let mut i = t.instances();
+    let ino = stat(&mut i, wire::STAT, "/vol/data/f").1;
+    fs::rename(t.0.join("root"), t.0.join("moved")).unwrap();
+    fs::create_dir(t.0.join("root")).unwrap();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f").1, ino, "the instance follows its directory, not its old name");
+    fs::remove_dir_all(t.0.join("moved")).unwrap();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    #[test]
+    fn hostile_requests_never_panic(opcode in 0u32..30, bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..48), tail in "[a-z./]{0,12}") {
+        thread_local!(static TREE: (Tree, std::cell::RefCell<Instances>) = {
+            let t = Tree::new("hostile");
+            let i = t.instances();
+            (t, std::cell::RefCell::new(i))
+        });
+        TREE.with(|(_, i)| {
+            let mut i = i.borrow_mut();
+            let _ = i.serve(opcode, &bytes);
+            if let Some((status, reply)) = i.serve(opcode, &request(&format!("/vol/{tail}"))) {
+                proptest::prop_assert!(status == 0 || reply.is_empty());
+            }
+            Ok(())
+        })?;
+    }
+}

@@ -1,0 +1,155 @@
+//! The part of the wire protocol this crate answers (`@polytropon/ipc`'s
+//! protocol.ts, its version 1): requests that carry one path, and the
+//! results of stat and readdir. Decoding is as strict as the TypeScript
+//! side's; what it refuses goes to the service's JavaScript handler, which
+//! answers EBADMSG.
+
+/// Must equal PROTOCOL_VERSION in protocol.ts.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Longest path or name, in bytes (MAX_PATH in protocol.ts).
+pub const MAX_PATH: usize = 4096;
+
+/// Opcodes answered here (the `Opcode` table of protocol.ts).
+pub const STAT: u32 = 5;
+pub const LSTAT: u32 = 6;
+pub const READDIR: u32 = 8;
+
+/// The path of a request whose only field is a path: version byte, u32
+/// length, 1..=4096 bytes of UTF-8 without NUL, nothing after.
+pub fn path_request(payload: &[u8]) -> Option<&str> {
+    let (&version, rest) = payload.split_first()?;
+    if version != PROTOCOL_VERSION || rest.len() < 4 {
+        return None;
+    }
+    let len = u32::from_le_bytes(rest[..4].try_into().ok()?) as usize;
+    let bytes = &rest[4..];
+    if len == 0 || len > MAX_PATH || bytes.len() != len || bytes.contains(&0) {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
+}
+
+/// A file's attributes, as node:fs's Stats has them (and the protocol sends them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Attributes {
+    pub dev: u64,
+    pub ino: u64,
+    pub mode: u32,
+    pub nlink: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u64,
+    pub size: u64,
+    pub blksize: u64,
+    pub blocks: u64,
+    pub atime_ms: f64,
+    pub mtime_ms: f64,
+    pub ctime_ms: f64,
+    pub birthtime_ms: f64,
+}
+
+/// Largest integer the protocol's `int` carries (JavaScript's safe range).
+const MAX_SAFE: u64 = (1 << 53) - 1;
+
+fn int(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&(v as i64).to_le_bytes());
+}
+
+/// Encodes a stat result into `out` (cleared first). False, leaving `out`
+/// unspecified, when a value is beyond the protocol's integers: the
+/// JavaScript handler answers those (as EIO, the same as it would).
+pub fn stat_result(a: &Attributes, out: &mut Vec<u8>) -> bool {
+    if [a.dev, a.ino, a.nlink, a.rdev, a.size, a.blksize, a.blocks].iter().any(|&v| v > MAX_SAFE) {
+        return false;
+    }
+    out.clear();
+    out.push(PROTOCOL_VERSION);
+    int(out, a.dev);
+    int(out, a.ino);
+    out.extend_from_slice(&a.mode.to_le_bytes());
+    int(out, a.nlink);
+    out.extend_from_slice(&a.uid.to_le_bytes());
+    out.extend_from_slice(&a.gid.to_le_bytes());
+    int(out, a.rdev);
+    int(out, a.size);
+    int(out, a.blksize);
+    int(out, a.blocks);
+    for t in [a.atime_ms, a.mtime_ms, a.ctime_ms, a.birthtime_ms] {
+        out.extend_from_slice(&t.to_le_bytes());
+    }
+    true
+}
+
+/// Encodes a readdir result: a u32 count, then per entry its type byte and
+/// its name (u32 length + bytes). False when a name is not UTF-8 (node:fs
+/// would show it lossily; the JavaScript handler answers those).
+pub fn entries_result(entries: &[(u8, Vec<u8>)], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    out.push(PROTOCOL_VERSION);
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for (kind, name) in entries {
+        if name.is_empty() || name.len() > MAX_PATH || std::str::from_utf8(name).is_err() {
+            return false;
+        }
+        out.push(*kind);
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &[u8]) -> Vec<u8> {
+        let mut v = vec![PROTOCOL_VERSION];
+        v.extend_from_slice(&(path.len() as u32).to_le_bytes());
+        v.extend_from_slice(path);
+        v
+    }
+
+    #[test]
+    fn a_path_request_decodes_strictly() {
+        assert_eq!(path_request(&request(b"/a/b")), Some("/a/b"));
+        assert_eq!(path_request(&request(b"")), None, "empty path");
+        assert_eq!(path_request(&request(b"/a\0b")), None, "NUL");
+        assert_eq!(path_request(&request(&[b'/', 0xff])), None, "not UTF-8");
+        assert_eq!(path_request(&request(&vec![b'a'; MAX_PATH + 1])), None, "too long");
+        let mut trailing = request(b"/a");
+        trailing.push(0);
+        assert_eq!(path_request(&trailing), None, "trailing bytes");
+        let mut v2 = request(b"/a");
+        v2[0] = 2;
+        assert_eq!(path_request(&v2), None, "other version");
+        assert_eq!(path_request(&request(b"/a")[..4]), None, "short");
+        assert_eq!(path_request(&[]), None);
+    }
+
+    #[test]
+    fn stat_results_have_the_tables_layout() {
+        let a = Attributes { dev: 1, ino: 2, mode: 0o100644, nlink: 3, uid: 4, gid: 5, rdev: 6, size: 7, blksize: 8, blocks: 9, atime_ms: 1.5, mtime_ms: 2.5, ctime_ms: 3.5, birthtime_ms: 4.5 };
+        let mut out = Vec::new();
+        assert!(stat_result(&a, &mut out));
+        // version + 7 ints + 3 u32 + 4 f64
+        assert_eq!(out.len(), 1 + 7 * 8 + 3 * 4 + 4 * 8);
+        assert_eq!(&out[17..21], &0o100644u32.to_le_bytes());
+        assert_eq!(&out[out.len() - 8..], &4.5f64.to_le_bytes());
+        assert!(!stat_result(&Attributes { ino: 1 << 60, ..a }, &mut out), "beyond the safe range");
+    }
+
+    #[test]
+    fn entries_refuse_names_that_are_not_utf8() {
+        let mut out = Vec::new();
+        assert!(entries_result(&[(8, b"a".to_vec()), (4, b"dir".to_vec())], &mut out));
+        assert_eq!(out, [&[1u8, 2, 0, 0, 0, 8, 1, 0, 0, 0, b'a', 4, 3, 0, 0, 0][..], b"dir"].concat());
+        assert!(!entries_result(&[(8, vec![0xff])], &mut out));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hostile_payloads_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = path_request(&bytes);
+        }
+    }
+}
