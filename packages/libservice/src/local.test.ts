@@ -41,6 +41,19 @@ describe('LocalLibservice confinement', () => {
     expect(readFileSync(join(root, 'x'), 'utf8')).toBe('lands inside');
   });
 
+  it("a path through '..' names the directory it climbs to (found by the native path's differential test)", async () => {
+    mkdirSync(join(root, 'a/b'), { recursive: true });
+    expect((await s.stat('/a/..')).ino).toBe(statSync(root).ino);
+    expect((await s.stat('/a/b/..')).ino).toBe(statSync(join(root, 'a')).ino);
+    expect((await s.lstat('/a/b/../..')).ino).toBe(statSync(root).ino);
+    // '..' of a file, or of a symlink to one, is ENOTDIR.
+    writeFileSync(join(root, 'a/f'), '');
+    symlinkSync('a/f', join(root, 'l'));
+    await expectCode(s.stat('/a/f/..'), 'ENOTDIR', 'stat', '/a/f/..');
+    await expectCode(s.stat('/l/..'), 'ENOTDIR', 'stat', '/l/..');
+    await expectCode(s.readdir('/l/../a'), 'ENOTDIR', 'scandir', '/l/../a');
+  });
+
   it('an absolute symlink planted in the tree resolves beneath the root', async () => {
     symlinkSync(outside, join(root, 'escape')); // planted by someone with host access
     symlinkSync(join(outside, 'secret'), join(root, 'secret-link'));

@@ -53,6 +53,7 @@ export class LocalLibservice implements Libservice {
   readonly #maxHandles: number;
   readonly #sys: Syscalls;
   readonly #handles = new Map<number, OpenFile>();
+  readonly #unmountListeners: (() => void)[] = [];
   #nextHandle = 1;
   #unmounted = false;
 
@@ -78,6 +79,21 @@ export class LocalLibservice implements Libservice {
   /** The host directory served (resolved). */
   get root(): string {
     return this.#root || '/';
+  }
+
+  /** Where system calls run: 'inline' (the calling thread) or 'threadpool'. */
+  get syscalls(): 'inline' | 'threadpool' {
+    return this.#sys === inlineSyscalls ? 'inline' : 'threadpool';
+  }
+
+  /**
+   * Calls `listener` once when {@link unmount} begins (at once if it has).
+   * For hosts that also serve the directory by other means (the I/O
+   * service answers some lookups natively): they stop when this does.
+   */
+  onUnmount(listener: () => void): void {
+    if (this.#unmounted) listener();
+    else this.#unmountListeners.push(listener);
   }
 
   // --- path resolution -----------------------------------------------------
@@ -107,8 +123,12 @@ export class LocalLibservice implements Libservice {
     while (queue.length > 0) {
       const name = queue.shift() as string;
       if (name === '..') {
+        // '..' of a file is ENOTDIR, as the kernel has it (popping it would climb anyway).
+        if (st !== undefined && !st.isDirectory()) throw new FsError('ENOTDIR', syscall, path);
         stack.pop(); // at the root, '..' is the root
         checked = queue.length === 0;
+        // What was looked up last is not what the path names now.
+        st = undefined;
         continue;
       }
       const last = queue.length === 0;
@@ -362,6 +382,7 @@ export class LocalLibservice implements Libservice {
   }
 
   async unmount(): Promise<void> {
+    if (!this.#unmounted) for (const l of this.#unmountListeners.splice(0)) l();
     this.#unmounted = true;
     const open = [...this.#handles.values()];
     this.#handles.clear();
