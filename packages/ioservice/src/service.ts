@@ -8,10 +8,11 @@
 // detaches or the process dies.
 import { BackDriver, Opcode, decodeRequest, encodeResult } from '@polytropon/ipc';
 import type { HandlerResult, Message, Request } from '@polytropon/ipc';
-import { isLibservice, parseOptions } from '@polytropon/libservice';
+import { isLibservice, LocalLibservice, parseOptions } from '@polytropon/libservice';
 import type { Libservice } from '@polytropon/libservice';
 import { z } from 'zod';
 import { errno } from './errno.js';
+import { nativeBinding, type NativeService } from './native.js';
 import { OperationCounter, type OperationStats } from './stats.js';
 
 const Instance = z.custom<Libservice>(isLibservice, { message: 'must be a libservice' });
@@ -43,6 +44,13 @@ const IoServiceOptions = z.strictObject({
   idleMs: z.number().int().min(1).max(10_000).default(100),
   /** The channel's geometry (see @polytropon/ipc's BackDriverOptions). */
   channel: ChannelOptions.default({}),
+  /**
+   * Answer stat, lstat and readdir of local-directory instances (a
+   * LocalLibservice with inline system calls, mounted as it is) natively,
+   * in the take loop, when the native binary loads and the kernel has
+   * openat2 (Linux 5.6); everything else, and every other instance, in JS.
+   */
+  nativeLocal: z.boolean().default(true),
 });
 export type IoServiceOptions = z.input<typeof IoServiceOptions>;
 
@@ -59,6 +67,8 @@ export interface IoServiceStats {
   badRequests: number;
   /** Requests the back driver refused (stale descriptors, rule breaks). */
   refusals: { staleDescriptors: number; protocolErrors: number };
+  /** Instances whose stat, lstat and readdir are answered natively (see the `nativeLocal` option). */
+  nativeInstances: string[];
 }
 
 interface OpenHandle {
@@ -90,6 +100,9 @@ export class IoService {
   readonly #clientPid = new Map<number, number>();
   readonly #counters = new Map<number, OperationCounter>();
   readonly #o: z.output<typeof IoServiceOptions>;
+  /** The native end of the channel, when it serves it. */
+  readonly #nativeEnd: NativeService | undefined;
+  readonly #nativeNames = new Set<string>();
   #serving: Promise<void> | undefined;
   #stopping = false;
   #inFlight = 0;
@@ -99,8 +112,18 @@ export class IoService {
   private constructor(o: z.output<typeof IoServiceOptions>) {
     this.#o = o;
     const channel = Object.fromEntries(Object.entries(o.channel).filter(([, v]) => v !== undefined));
-    this.#back = BackDriver.create(o.endpoint, channel);
-    for (const [name, inst] of Object.entries(o.instances)) this.#instances.set(name, inst);
+    const binding = o.nativeLocal ? nativeBinding() : undefined;
+    if (binding === undefined || binding instanceof Error) {
+      this.#back = BackDriver.create(o.endpoint, channel);
+    } else {
+      let end: NativeService | undefined;
+      this.#back = BackDriver.create(o.endpoint, channel, (name, c) => (end = binding.NativeService.create(name, c.queues, c.queueCapacity, c.buffers, c.bufferSize, c.maxRequest)));
+      this.#nativeEnd = end;
+    }
+    for (const [name, inst] of Object.entries(o.instances)) {
+      this.#instances.set(name, inst);
+      this.#serveNatively(name, inst);
+    }
     for (const n of OPCODE_NAMES.keys()) this.#counters.set(n, new OperationCounter());
   }
 
@@ -125,12 +148,30 @@ export class IoService {
     if (!isLibservice(instance)) throw Object.assign(new TypeError('instance must be a libservice'), { code: 'ERR_INVALID_ARG_TYPE' });
     if (this.#instances.has(name)) throw Object.assign(new Error(`an instance is mounted at ${name} already`), { code: 'ERR_INVALID_ARG_VALUE' });
     this.#instances.set(name, instance);
+    this.#serveNatively(name, instance);
+  }
+
+  /** Hands the lookups of a plain local-directory instance to the native end, when there is one. */
+  #serveNatively(name: string, inst: Libservice): void {
+    const end = this.#nativeEnd;
+    if (!end || !(inst instanceof LocalLibservice) || inst.syscalls !== 'inline') return;
+    if (!end.mountLocal(name, inst.root)) return;
+    this.#nativeNames.add(name);
+    // A libservice unmounted under the service answers ENOTCONN from then on: in JS.
+    inst.onUnmount(() => {
+      if (this.#instances.get(name) === inst) this.#stopServingNatively(name);
+    });
+  }
+
+  #stopServingNatively(name: string): void {
+    if (this.#nativeNames.delete(name)) this.#nativeEnd?.unmountLocal(name);
   }
 
   /** Removes an instance: requests naming it fail with ENOENT; handles clients hold on it are closed. */
   async unmount(name: string): Promise<Libservice | undefined> {
     const inst = this.#instances.get(name);
     if (!inst) return undefined;
+    this.#stopServingNatively(name);
     this.#instances.delete(name);
     for (const c of this.#processes.values()) {
       for (const [fd, h] of c.handles) {
@@ -150,6 +191,7 @@ export class IoService {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#nativeEnd?.setStopping(true);
     if (this.#inFlight > 0) await new Promise<void>((r) => (this.#drained = r));
     for (const c of [...this.#clientPid.keys()]) await this.#forget(c);
     await this.#back.close();
@@ -159,10 +201,14 @@ export class IoService {
   /** Counters and latency histograms per operation, and the clients, processes and handles now. */
   stats(): IoServiceStats {
     const operations: Record<string, OperationStats> = {};
-    for (const [op, c] of this.#counters) if (c.count > 0) operations[OPCODE_NAMES.get(op) as string] = c.snapshot();
+    for (const [op, counter] of this.#counters) {
+      const native = this.#nativeEnd?.counters(op);
+      const c = native ? counter.plus(native) : counter;
+      if (c.count > 0) operations[OPCODE_NAMES.get(op) as string] = c.snapshot();
+    }
     let openHandles = 0;
     for (const p of this.#processes.values()) openHandles += p.handles.size;
-    return { operations, clients: this.#clientPid.size, processes: this.#processes.size, openHandles, inFlight: this.#inFlight, badRequests: this.#badRequests, refusals: this.#back.refusals() };
+    return { operations, clients: this.#clientPid.size, processes: this.#processes.size, openHandles, inFlight: this.#inFlight, badRequests: this.#badRequests, refusals: this.#back.refusals(), nativeInstances: [...this.#nativeNames] };
   }
 
   /** A client is gone: when it was its process's last, the process's handles close. */

@@ -28,6 +28,19 @@ export class OperationCounter {
     this.histogram[b]!++;
   }
 
+  /**
+   * This counter and native counts added (`[count, errors, max µs,
+   * ...histogram]`, as the native side keeps them), as a new counter.
+   */
+  plus(native: ArrayLike<number>): OperationCounter {
+    const c = new OperationCounter();
+    c.count = this.count + (native[0] ?? 0);
+    c.errors = this.errors + (native[1] ?? 0);
+    c.maxUs = Math.max(this.maxUs, native[2] ?? 0);
+    for (let b = 0; b < BUCKETS; b++) c.histogram[b] = this.histogram[b]! + (native[3 + b] ?? 0);
+    return c;
+  }
+
   #percentile(q: number): number {
     const want = Math.ceil(this.count * q);
     let seen = 0;

@@ -1,9 +1,9 @@
 import { setImmediate as immediate } from 'node:timers/promises';
-import type { NativeBack } from '../native.js';
 import { fromNative } from './errors.js';
 import { native } from './native.js';
 import { BackDriverOptions, checkEndpoint, parse } from './options.js';
 import type { Reply } from './front.js';
+import type { z } from 'zod';
 
 /** A request as the service's handler sees it. */
 export interface Request {
@@ -33,6 +33,22 @@ export interface ServeOptions {
   onClientGone?: (client: number) => void;
 }
 
+/**
+ * A channel's service end as a native addon provides it: @polytropon/ipc's
+ * own, or another addon's built on the same Rust core (the I/O service's
+ * answers some requests itself, and says how many with `servedNatively`).
+ */
+export interface NativeBackEnd {
+  take(max: number, spinNs: number, into: Uint8Array): number;
+  wait(timeoutMs: number): Promise<unknown>;
+  complete(index: number, seq: number, status: number, data: Uint8Array): boolean;
+  reap(): number[];
+  refusals(): number[];
+  close(): void;
+  /** Requests the native side answered since the last call: a busy service whose requests all went there must not sleep. */
+  servedNatively?(): number;
+}
+
 type Token = { index: number; seq: number };
 const TOKEN = Symbol('token');
 const EMPTY = Buffer.alloc(0);
@@ -50,7 +66,7 @@ export const endpointKey = (name: string): string => (name.startsWith('/') ? nam
 
 /** The I/O service's end of a channel. */
 export class BackDriver {
-  readonly #native: NativeBack;
+  readonly #native: NativeBackEnd;
   /** Where the native side writes taken requests (see NativeBack.take). */
   #inbox: Buffer;
   #serving: Promise<void> | undefined;
@@ -58,7 +74,7 @@ export class BackDriver {
 
   readonly #endpoint: string;
 
-  private constructor(n: NativeBack, maxRequest: number, endpoint: string) {
+  private constructor(n: NativeBackEnd, maxRequest: number, endpoint: string) {
     this.#native = n;
     this.#endpoint = endpoint;
     servedHere.add(endpoint);
@@ -66,12 +82,18 @@ export class BackDriver {
     this.#inbox = Buffer.allocUnsafe(Math.max(1 << 20, maxRequest + 32));
   }
 
-  /** Creates the channel at `endpoint` (segments mode 0600; ERR_IPC_EXISTS if taken). */
-  static create(endpoint: string, options?: BackDriverOptions): BackDriver {
+  /**
+   * Creates the channel at `endpoint` (segments mode 0600; ERR_IPC_EXISTS
+   * if taken). `makeEnd` lets another addon built on the same Rust core
+   * create it instead (see {@link NativeBackEnd}), from the checked name
+   * and options.
+   */
+  static create(endpoint: string, options?: BackDriverOptions, makeEnd?: (name: string, o: z.output<typeof BackDriverOptions>) => NativeBackEnd): BackDriver {
     const name = checkEndpoint(endpoint);
     const o = parse(BackDriverOptions, options, 'BackDriver options');
     try {
-      return new BackDriver(native.NativeBack.create(name, o.queues, o.queueCapacity, o.buffers, o.bufferSize, o.maxRequest), o.maxRequest, endpointKey(name));
+      const end = makeEnd ? makeEnd(name, o) : native.NativeBack.create(name, o.queues, o.queueCapacity, o.buffers, o.bufferSize, o.maxRequest);
+      return new BackDriver(end, o.maxRequest, endpointKey(name));
     } catch (e) {
       throw fromNative(e);
     }
@@ -169,7 +191,9 @@ export class BackDriver {
           for (const c of this.reap()) options.onClientGone?.(c);
         }
         if (batch.length === 0) {
-          await this.wait(idleMs);
+          // Busy with requests the native side answered: turn the loop, do not sleep.
+          if ((this.#native.servedNatively?.() ?? 0) > 0) await immediate();
+          else await this.wait(idleMs);
           lastYield = Date.now();
         } else if (now - lastYield >= 1) {
           // Busy: stay on the fast path, but let timers and I/O run at

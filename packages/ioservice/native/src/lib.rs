@@ -1,0 +1,207 @@
+//! Node-API glue for @polytropon/ioservice: the service's end of its
+//! channel, the same as @polytropon/ipc's NativeBack (so that ipc's
+//! BackDriver serves it), except that `take` answers the requests of
+//! local-directory instances it can (stat, lstat, readdir: see
+//! polytropon-local-instance) before JavaScript sees them.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use napi::bindgen_prelude::{AsyncTask, Float64Array, Uint8Array};
+use napi::{Env, Error, Result, Status, Task};
+use napi_derive::napi;
+use polytropon_ipc::{BackDriver, BackOptions, Geometry, Request, Waiter};
+use polytropon_local_instance::Instances;
+
+/// Longest a take answers requests natively before it returns to
+/// JavaScript, whose timers and reaping must run (as its serve loop yields
+/// at least every millisecond).
+const NATIVE_STRETCH: Duration = Duration::from_millis(1);
+
+fn to_napi(e: polytropon_ipc::Error) -> Error {
+    Error::new(Status::GenericFailure, format!("{}: {e}", e.code()))
+}
+
+fn gone() -> Error {
+    Error::new(Status::GenericFailure, "ERR_IPC_DETACHED: this channel was closed".to_string())
+}
+
+fn dur_ns(ns: f64) -> Duration {
+    Duration::from_nanos(ns.clamp(0.0, 1e15) as u64)
+}
+
+struct State {
+    back: Option<BackDriver>,
+    /// Requests taken for JavaScript that did not fit its buffer yet.
+    held: VecDeque<Request>,
+    local: Instances,
+    /// Requests answered natively since `servedNatively` was last asked.
+    served: u32,
+}
+
+/// The I/O service's end of its channel.
+#[napi]
+pub struct NativeService {
+    state: Mutex<State>,
+    waiter: Arc<Waiter>,
+}
+
+#[napi]
+impl NativeService {
+    /// Creates the channel (as NativeBack.create does).
+    #[napi(factory)]
+    pub fn create(name: String, queue_count: u32, queue_capacity: u32, buffer_count: u32, buffer_size: u32, max_request: f64) -> Result<NativeService> {
+        let geometry = Geometry { queue_count, queue_capacity, buffer_count, buffer_size };
+        let opts = BackOptions { geometry, max_request: max_request.clamp(0.0, 1e15) as usize, copy_limit: 64 * 1024 };
+        let back = BackDriver::create(&name, opts).map_err(to_napi)?;
+        let waiter = Arc::new(back.waiter());
+        let state = State { back: Some(back), held: VecDeque::new(), local: Instances::new(), served: 0 };
+        Ok(NativeService { state: Mutex::new(state), waiter })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T> {
+        let mut g = self.state.lock().map_err(|_| gone())?;
+        Ok(f(&mut g))
+    }
+
+    /// Takes requests as NativeBack.take does (same records in `into`),
+    /// answering natively those of local-directory instances it can; keeps
+    /// taking while it answers them all, up to `spinNs` without a request
+    /// and a millisecond in all. Returns how many it wrote for JavaScript.
+    #[napi]
+    pub fn take(&self, max: u32, spin_ns: f64, mut into: Uint8Array) -> Result<u32> {
+        let mut g = self.state.lock().map_err(|_| gone())?;
+        let State { back, held, local, served } = &mut *g;
+        let back = back.as_mut().ok_or_else(gone)?;
+        if held.is_empty() {
+            let spin = dur_ns(spin_ns);
+            let start = Instant::now();
+            let mut last = start;
+            loop {
+                let reqs = back.take(max.max(1) as usize, spin.saturating_sub(last.elapsed()), Duration::ZERO);
+                if reqs.is_empty() {
+                    break;
+                }
+                for r in reqs {
+                    // In-place requests are large (a write's data): never ours.
+                    if r.in_place == 0 {
+                        if let Some((status, reply)) = local.serve(r.opcode, &r.payload) {
+                            back.complete(r.token(), status, reply);
+                            *served += 1;
+                            continue;
+                        }
+                    }
+                    held.push_back(r);
+                }
+                if !held.is_empty() || start.elapsed() >= NATIVE_STRETCH {
+                    break;
+                }
+                last = Instant::now();
+            }
+        }
+        // SAFETY: `into` is an argument of this synchronous call, not
+        // otherwise borrowed while it runs.
+        let out = unsafe { into.as_mut() };
+        polytropon_ipc::inbox::pack(back, held, out).map_err(to_napi)
+    }
+
+    /// How many requests takes answered natively since the last call (a
+    /// busy service whose requests all went that way must not sleep).
+    #[napi]
+    pub fn served_natively(&self) -> Result<u32> {
+        self.with(|s| std::mem::take(&mut s.served))
+    }
+
+    /// Answers stat, lstat and readdir of instance `name` natively, beneath
+    /// the directory `root`. False where the kernel lacks openat2 (the
+    /// JavaScript handler keeps answering); throws if `root` cannot be opened.
+    #[napi]
+    pub fn mount_local(&self, name: String, root: String) -> Result<bool> {
+        match self.with(|s| s.local.mount(&name, &root))? {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Ok(false),
+            Err(e) => Err(Error::new(Status::GenericFailure, format!("ERR_IPC_IO: cannot open {root}: {e}"))),
+        }
+    }
+
+    /// Stops answering for `name`; true if it was answered natively.
+    #[napi]
+    pub fn unmount_local(&self, name: String) -> Result<bool> {
+        self.with(|s| s.local.unmount(&name))
+    }
+
+    /// While stopping, every request goes to JavaScript (which refuses it).
+    #[napi]
+    pub fn set_stopping(&self, stopping: bool) -> Result<()> {
+        self.with(|s| s.local.stopping = stopping)
+    }
+
+    /// The native counters of `opcode`: [count, errors, max µs, then the
+    /// histogram's buckets], or null for an opcode never answered natively.
+    #[napi]
+    pub fn counters(&self, opcode: u32) -> Result<Option<Float64Array>> {
+        self.with(|s| {
+            s.local.counter(opcode).map(|c| {
+                let mut v = vec![c.count as f64, c.errors as f64, c.max_us];
+                v.extend(c.histogram.iter().map(|&n| n as f64));
+                Float64Array::new(v)
+            })
+        })
+    }
+
+    /// Resolves when requests wait (true) or after `timeoutMs` (false),
+    /// sleeping off the JS thread.
+    #[napi]
+    pub fn wait(&self, timeout_ms: f64) -> AsyncTask<Wait> {
+        AsyncTask::new(Wait { waiter: self.waiter.clone(), timeout: dur_ns(timeout_ms * 1e6) })
+    }
+
+    /// Completes request (index, seq): false if its client is gone.
+    #[napi]
+    pub fn complete(&self, index: u32, seq: u32, status: f64, data: &[u8]) -> Result<bool> {
+        let mut g = self.state.lock().map_err(|_| gone())?;
+        Ok(g.back.as_mut().ok_or_else(gone)?.complete((index, seq), status as i64, data))
+    }
+
+    /// Clients that exited or detached since the last call, by id.
+    #[napi]
+    pub fn reap(&self) -> Result<Vec<f64>> {
+        let mut g = self.state.lock().map_err(|_| gone())?;
+        Ok(g.back.as_mut().ok_or_else(gone)?.reap().into_iter().map(|c| c as f64).collect())
+    }
+
+    /// Requests refused so far: [stale descriptors, protocol errors].
+    #[napi]
+    pub fn refusals(&self) -> Result<Vec<f64>> {
+        let g = self.state.lock().map_err(|_| gone())?;
+        let r = g.back.as_ref().ok_or_else(gone)?.refusals();
+        Ok(vec![r.stale_descriptors as f64, r.protocol_errors as f64])
+    }
+
+    /// Stops: waiting clients fail with ERR_IPC_SERVICE_GONE, names are removed.
+    #[napi]
+    pub fn close(&self) {
+        if let Some(mut b) = self.state.lock().ok().and_then(|mut g| g.back.take()) {
+            b.close();
+        }
+    }
+}
+
+pub struct Wait {
+    waiter: Arc<Waiter>,
+    timeout: Duration,
+}
+
+impl Task for Wait {
+    type Output = bool;
+    type JsValue = bool;
+
+    fn compute(&mut self) -> Result<bool> {
+        Ok(self.waiter.wait(self.timeout))
+    }
+
+    fn resolve(&mut self, _env: Env, v: bool) -> Result<bool> {
+        Ok(v)
+    }
+}

@@ -1,0 +1,143 @@
+// The native path: stat, lstat and readdir of plain local-directory
+// instances answered in the service's take loop (native/src/lib.rs and
+// crates/local-instance). Whatever it answers must be what the JavaScript
+// path answers: the conformance suite runs over it, and a differential
+// test compares the two on random paths through symlinks, escapes and loops.
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { constants as os } from 'node:os';
+import { join } from 'node:path';
+import { FrontDriver, Opcode, encodeRequest } from '@polytropon/ipc';
+import { describeConformance, syncTwins, temporaryDirectory } from '@polytropon/libservice/conformance';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IoServiceClient } from './client.js';
+import { instance, ServiceProcess } from './fixtures/service-process.js';
+
+/** `instance(svc, PLAIN)`: a plain local directory, no union. */
+const PLAIN = -1;
+
+let native: ServiceProcess;
+let js: ServiceProcess;
+beforeAll(async () => {
+  native = await ServiceProcess.start('native');
+  js = await ServiceProcess.start('js', { nativeLocal: false });
+});
+afterAll(async () => {
+  await native.stop();
+  await js.stop();
+});
+
+describeConformance('a local instance through the I/O service, its lookups answered natively', async () => {
+  const inst = await instance(native, PLAIN);
+  return { service: IoServiceClient.attach(native.endpoint, inst.name), dispose: inst.dispose };
+});
+
+describeConformance('the sync twins, a local instance answered natively', async () => {
+  const inst = await instance(native, PLAIN);
+  return { service: syncTwins(IoServiceClient.attach(native.endpoint, inst.name)), dispose: inst.dispose };
+});
+
+/** A tree with every kind of lookup trouble: symlinks relative, absolute, climbing out, looping, dangling; a file in the middle. */
+function plantTree(root: string): void {
+  mkdirSync(join(root, 'a/b'), { recursive: true });
+  writeFileSync(join(root, 'a/f'), 'file');
+  writeFileSync(join(root, 'a/b/g'), 'deeper');
+  symlinkSync('a/f', join(root, 'rel'));
+  symlinkSync('/a/b', join(root, 'abs'));
+  symlinkSync('../../..', join(root, 'up'));
+  symlinkSync('a/../up/a', join(root, 'via-up'));
+  symlinkSync('loop2', join(root, 'loop1'));
+  symlinkSync('loop1', join(root, 'loop2'));
+  symlinkSync('nowhere', join(root, 'dangling'));
+  symlinkSync('f', join(root, 'a/self'));
+}
+
+type Outcome = { code: string } | { value: unknown };
+async function outcome(p: Promise<unknown>): Promise<Outcome> {
+  try {
+    const v = await p;
+    // atime moves as directories are read; the rest must be equal.
+    if (v && typeof v === 'object' && 'atimeMs' in v) return { value: { ...v, atimeMs: 0 } };
+    return { value: v };
+  } catch (e) {
+    return { code: (e as { code: string }).code };
+  }
+}
+
+describe('the native path', () => {
+  it('answers exactly what the JavaScript path answers, on random paths', async () => {
+    const dir = await temporaryDirectory('ioservice-native-');
+    const root = join(dir.path, 'root');
+    mkdirSync(root);
+    plantTree(root);
+    // The same directory as an instance of each service.
+    await native.request({ mount: 'same', dirs: [root], union: false });
+    await js.request({ mount: 'same', dirs: [root], union: false });
+    expect((await native.stats()).nativeInstances).toContain('same');
+    expect((await js.stats()).nativeInstances).toEqual([]);
+    const a = IoServiceClient.attach(native.endpoint, 'same');
+    const b = IoServiceClient.attach(js.endpoint, 'same');
+    const component = fc.constantFrom('a', 'b', 'f', 'g', 'rel', 'abs', 'up', 'via-up', 'loop1', 'dangling', 'self', 'missing', '..', '.', '');
+    const path = fc.tuple(fc.array(component, { maxLength: 6 }), fc.boolean()).map(([cs, slash]) => '/' + cs.join('/') + (slash ? '/' : ''));
+    const op = fc.constantFrom('stat', 'lstat', 'readdir') as fc.Arbitrary<'stat' | 'lstat' | 'readdir'>;
+    const before = (await native.stats()).operations;
+    let asked = 0;
+    await fc.assert(
+      fc.asyncProperty(op, path, async (o, p) => {
+        asked++;
+        expect(await outcome(a[o](p)), `${o} ${p}`).toEqual(await outcome(b[o](p)));
+        expect(await outcome(Promise.resolve().then(() => a[`${o}Sync`](p))), `${o}Sync ${p}`).toEqual(await outcome(b[o](p)));
+      }),
+      { numRuns: 400 },
+    );
+    // Answered natively indeed: the service's JS handler saw none of them.
+    const after = (await native.stats()).operations;
+    const count = (s: typeof after) => ['stat', 'lstat', 'readdir'].reduce((n, k) => n + (s[k]?.count ?? 0), 0);
+    expect(count(after) - count(before)).toBe(2 * asked);
+    await a.unmount();
+    await b.unmount();
+    await native.request({ unmount: 'same' });
+    await js.request({ unmount: 'same' });
+    await dir.remove();
+  });
+
+  it('answers hostile requests with errors and keeps serving', async () => {
+    const inst = await instance(native, PLAIN);
+    const raw = FrontDriver.attach(native.endpoint);
+    const rand = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(Math.random() * 256)));
+    for (let i = 0; i < 3000; i++) {
+      const opcode = [Opcode.Stat, Opcode.Lstat, Opcode.Readdir][i % 3]!;
+      // Random bytes, and well-formed requests of random paths (with NULs, bad UTF-8, huge lengths).
+      const body = i % 2 === 0 ? rand(Math.floor(Math.random() * 40)) : Buffer.concat([Buffer.from([1]), (() => { const p = rand(Math.floor(Math.random() * 20)); const h = Buffer.alloc(4); h.writeUInt32LE(Math.random() < 0.1 ? 0xffffffff : p.length + 1 + inst.name.length); return Buffer.concat([h, Buffer.from('/' + inst.name), p]); })()]);
+      const r = raw.call(opcode, body);
+      expect(r.status <= 0).toBe(true);
+    }
+    const ok = raw.call(Opcode.Stat, encodeRequest(Opcode.Stat, { path: `/${inst.name}/` }));
+    expect(ok.status).toBe(0);
+    raw.detach();
+    await inst.dispose();
+  });
+
+  it('stops answering for an instance unmounted from the service, or unmounted under it', async () => {
+    const inst = await instance(native, PLAIN);
+    const c = IoServiceClient.attach(native.endpoint, inst.name);
+    await c.stat('/');
+    expect((await native.stats()).nativeInstances).toContain(inst.name);
+    await native.request({ unmount: inst.name });
+    expect((await native.stats()).nativeInstances).not.toContain(inst.name);
+    await expect(c.stat('/')).rejects.toMatchObject({ code: 'ENOENT' });
+    await c.unmount();
+    await inst.dispose().catch(() => {});
+  });
+
+  it('refuses lookups once the service stops', async () => {
+    const svc = await ServiceProcess.start('native-stop');
+    const inst = await instance(svc, PLAIN);
+    const raw = FrontDriver.attach(svc.endpoint);
+    expect(raw.call(Opcode.Stat, encodeRequest(Opcode.Stat, { path: `/${inst.name}` })).status).toBe(0);
+    await svc.stop();
+    expect(() => raw.call(Opcode.Stat, encodeRequest(Opcode.Stat, { path: `/${inst.name}` }))).toThrow(expect.objectContaining({ code: 'ERR_IPC_SERVICE_GONE' }));
+    raw.detach();
+    void os;
+  });
+});
