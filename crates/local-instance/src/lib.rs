@@ -3,11 +3,14 @@
 //!
 //! An I/O service written in JavaScript pays for every request in its
 //! event loop: taking it, decoding it, promises, encoding the reply. For
-//! the lookups applications make most (stat, lstat, readdir) on a plain
-//! local directory that is most of the cost. [`Instances`] answers those
-//! requests in the service's take loop instead, straight from the bytes of
-//! the request to the bytes of the reply, and passes every other request
-//! (and anything it does not decode) to the JavaScript handler unchanged.
+//! the requests applications make most on a plain local directory (stat,
+//! lstat, readdir; open, read, write, fstat, ftruncate, fsync, close) that
+//! is most of the cost. [`Instances`] answers those in the service's take
+//! loop instead, straight from the bytes of the request to the bytes of
+//! the reply, and passes every other request (and anything it does not
+//! decode, or a handle it did not give out) to the JavaScript handler
+//! unchanged. Handles opened here live here, per process, until closed,
+//! until their instance is unmounted, or until their process is gone.
 //!
 //! What it answers must be exactly what the JavaScript path would: the
 //! same confinement (see [`root`]), node:fs's attributes and entry order,
@@ -16,9 +19,10 @@
 pub mod root;
 pub mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::time::Instant;
 
 pub use root::Root;
@@ -52,37 +56,161 @@ impl Counter {
     }
 }
 
-/// The operations answered here, in the order of [`Instances::counter`]'s index.
-const OPCODES: [u32; 3] = [wire::STAT, wire::LSTAT, wire::READDIR];
+/// The operations answered here, in the order of the counters.
+const OPCODES: [u32; 11] = [
+    wire::OPEN,
+    wire::CLOSE,
+    wire::READ,
+    wire::WRITE,
+    wire::STAT,
+    wire::LSTAT,
+    wire::FSTAT,
+    wire::READDIR,
+    wire::FTRUNCATE,
+    wire::FSYNC,
+    wire::FDATASYNC,
+];
+
+/// Handles given out here start at 2^40, above any the JavaScript handler
+/// gives (it counts up from 1 per process): a request naming a handle is
+/// ours exactly when the handle is in our table.
+pub const HANDLE_BASE: u64 = 1 << 40;
+
+/// The service's limits that apply to requests answered here.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Handles one process may hold open, here and in JavaScript together (EMFILE).
+    pub handles_per_process: usize,
+    /// Largest read served in one request (EINVAL beyond).
+    pub read_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { handles_per_process: 4096, read_bytes: 64 << 20 }
+    }
+}
+
+#[derive(Debug)]
+struct Instance {
+    root: Root,
+    /// Handles it may have open at once (the libservice's own maxHandles, EMFILE).
+    max_handles: usize,
+    open: usize,
+}
+
+#[derive(Debug)]
+struct OpenFile {
+    pid: u32,
+    instance: String,
+    fd: OwnedFd,
+}
+
+/// Open handles of one process, here and (as JavaScript reports) there.
+#[derive(Debug, Default)]
+struct Process {
+    here: usize,
+    there: usize,
+}
 
 /// The local-directory instances of one service, by name (the first
-/// component of a request's path), and their counters.
+/// component of a request's path), the handles opened on them per process,
+/// and counters.
 #[derive(Debug, Default)]
 pub struct Instances {
-    roots: HashMap<String, Root>,
+    instances: HashMap<String, Instance>,
+    handles: HashMap<u64, OpenFile>,
+    processes: HashMap<u32, Process>,
+    next_handle: u64,
+    limits: Limits,
     counters: [Counter; OPCODES.len()],
+    /// Clients seen here, and those not yet reported (see [`Instances::new_clients`]).
+    clients: HashSet<u64>,
+    unreported: Vec<(u64, u32)>,
     /// Set while the service stops: every request goes to its handler, which refuses it.
     pub stopping: bool,
     reply: Vec<u8>,
 }
 
+/// A request's outcome: an errno, or 0 with the reply in `Instances::reply`.
+type Outcome = Option<i32>;
+
 impl Instances {
-    pub fn new() -> Instances {
-        Instances::default()
+    pub fn new(limits: Limits) -> Instances {
+        Instances { limits, next_handle: HANDLE_BASE, ..Instances::default() }
     }
 
-    /// Serves the directory `root` as the instance `name` (replacing one of
-    /// that name). `Unsupported` without openat2: the caller keeps serving
-    /// the instance itself.
-    pub fn mount(&mut self, name: &str, root: &str) -> io::Result<()> {
-        let r = Root::open(root)?;
-        self.roots.insert(name.to_string(), r);
+    /// Serves the directory `root` as the instance `name`, with at most
+    /// `max_handles` open at once. `Unsupported` without openat2: the
+    /// caller keeps serving the instance itself.
+    pub fn mount(&mut self, name: &str, root: &str, max_handles: usize) -> io::Result<()> {
+        let root = Root::open(root)?;
+        self.unmount(name);
+        self.instances.insert(name.to_string(), Instance { root, max_handles, open: 0 });
         Ok(())
     }
 
-    /// Stops answering for `name`; true if it was mounted.
+    /// Stops answering for `name` and closes the handles open on it (later
+    /// requests naming them are the handler's, which answers EBADF); true
+    /// if it was mounted.
     pub fn unmount(&mut self, name: &str) -> bool {
-        self.roots.remove(name).is_some()
+        if self.instances.remove(name).is_none() {
+            return false;
+        }
+        let processes = &mut self.processes;
+        self.handles.retain(|_, f| {
+            let keep = f.instance != name;
+            if !keep {
+                if let Some(p) = processes.get_mut(&f.pid) {
+                    p.here -= 1;
+                }
+            }
+            keep
+        });
+        true
+    }
+
+    /// A process is gone (its last client detached or died): closes its
+    /// handles here and forgets it.
+    pub fn close_process(&mut self, pid: u32) {
+        let instances = &mut self.instances;
+        self.handles.retain(|_, f| {
+            let keep = f.pid != pid;
+            if !keep {
+                if let Some(i) = instances.get_mut(&f.instance) {
+                    i.open -= 1;
+                }
+            }
+            keep
+        });
+        self.processes.remove(&pid);
+    }
+
+    /// A client is gone: it may be reported again if its id ever comes back.
+    pub fn forget_client(&mut self, client: u64) {
+        self.clients.remove(&client);
+    }
+
+    /// The handles a process has open in JavaScript, for EMFILE here.
+    pub fn set_handles_there(&mut self, pid: u32, n: usize) {
+        self.processes.entry(pid).or_default().there = n;
+    }
+
+    /// Handles a process has open here.
+    pub fn handles_here(&self, pid: u32) -> usize {
+        self.processes.get(&pid).map_or(0, |p| p.here)
+    }
+
+    /// Handles open here in all.
+    pub fn open_handles(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Clients (id, pid) whose requests were answered here since the last
+    /// call and not before: the handler's registry of clients per process
+    /// must know them, to close their process's handles when they go.
+    pub fn new_clients(&mut self) -> Vec<(u64, u32)> {
+        std::mem::take(&mut self.unreported)
     }
 
     /// The counter of `opcode`, if it is one answered here.
@@ -90,43 +218,188 @@ impl Instances {
         OPCODES.iter().position(|&o| o == opcode).map(|i| &self.counters[i])
     }
 
-    /// Answers a request if it is one of this crate's, for one of its
-    /// instances: `Some((status, reply))`, with `-errno` on failure and an
-    /// empty reply then. `None`: the JavaScript handler must answer it.
-    pub fn serve(&mut self, opcode: u32, payload: &[u8]) -> Option<(i64, &[u8])> {
+    /// Answers a request of `client` of process `pid` if it is one of this
+    /// crate's, for one of its instances or handles: `Some((status,
+    /// reply))`, with `-errno` on failure and an empty reply then. `None`:
+    /// the JavaScript handler must answer it.
+    pub fn serve(&mut self, client: u64, pid: u32, opcode: u32, payload: &[u8]) -> Option<(i64, &[u8])> {
         let slot = OPCODES.iter().position(|&o| o == opcode)?;
         if self.stopping {
             return None;
         }
         let t0 = Instant::now();
-        let path = wire::path_request(payload)?;
-        // '/name/rest' or '/name': the instance, then the path within it.
+        self.reply.clear();
+        let outcome = match opcode {
+            wire::STAT | wire::LSTAT | wire::READDIR => self.lookup(opcode, payload),
+            wire::OPEN => self.open(pid, payload),
+            _ => self.by_handle(pid, opcode, payload),
+        };
+        // Not ours, or a lookup the kernel kept racing with renames, or a
+        // result the protocol cannot carry from here: the handler answers.
+        let errno = outcome.filter(|&e| e != libc::EAGAIN)?;
+        if errno != 0 {
+            self.reply.clear();
+        }
+        if self.clients.insert(client) {
+            self.unreported.push((client, pid));
+        }
+        self.counters[slot].record(t0.elapsed().as_secs_f64() * 1e6, errno != 0);
+        Some((-i64::from(errno), &self.reply))
+    }
+
+    /// The instance and the path within it of a request path ('/name/rest' or '/name').
+    fn route<'a>(&self, path: &'a str) -> Option<(&'a str, CString)> {
         let rest = path.strip_prefix('/')?;
         let (name, inner) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let root = self.roots.get(name)?;
-        let inner = CString::new(inner).ok()?;
-        let answered = match opcode {
-            wire::STAT | wire::LSTAT => match root.stat(&inner, opcode == wire::STAT) {
-                Ok(a) => wire::stat_result(&a, &mut self.reply).then_some(0),
-                Err(e) => Some(e),
-            },
-            _ => match root.readdir(&inner) {
+        self.instances.contains_key(name).then_some(())?;
+        Some((name, CString::new(inner).ok()?))
+    }
+
+    fn lookup(&mut self, opcode: u32, payload: &[u8]) -> Outcome {
+        let (name, inner) = self.route(wire::path_request(payload)?)?;
+        let root = &self.instances[name].root;
+        match opcode {
+            wire::READDIR => match root.readdir(&inner) {
                 Ok(entries) => wire::entries_result(&entries, &mut self.reply).then_some(0),
                 Err(e) => Some(e),
             },
-        };
-        // A lookup the kernel kept racing with renames, or a result the
-        // protocol cannot carry from here: the JavaScript handler answers.
-        let errno = answered.filter(|&e| e != libc::EAGAIN)?;
-        if errno != 0 {
-            self.reply.clear();
+            _ => match root.stat(&inner, opcode == wire::STAT) {
+                Ok(a) => wire::stat_result(&a, &mut self.reply).then_some(0),
+                Err(e) => Some(e),
+            },
         }
-        self.counters[slot].record(t0.elapsed().as_secs_f64() * 1e6, errno != 0);
-        Some((-i64::from(errno), &self.reply))
     }
+
+    fn open(&mut self, pid: u32, payload: &[u8]) -> Outcome {
+        let mut f = wire::Fields::new(payload)?;
+        let (path, flags, mode) = (f.path()?, f.u32()?, f.u32()?);
+        let flags = i32::try_from(flags).ok().filter(|fl| fl & !root::OPEN_FLAGS == 0 && fl & libc::O_ACCMODE != libc::O_ACCMODE)?;
+        if !f.end() {
+            return None;
+        }
+        let (name, inner) = self.route(path)?;
+        // The checks in the handler's order: the process's handles, the
+        // libservice's arguments and its handles, then the system call.
+        let p = self.processes.get(&pid);
+        if p.map_or(0, |p| p.here + p.there) >= self.limits.handles_per_process {
+            return Some(libc::EMFILE);
+        }
+        if mode > 0o7777 {
+            // Bits the kernel would drop and openat2 refuses: the handler's.
+            return None;
+        }
+        let inst = self.instances.get_mut(name)?;
+        if inst.open >= inst.max_handles {
+            return Some(libc::EMFILE);
+        }
+        match inst.root.open_file(&inner, flags, mode) {
+            Ok(fd) => {
+                inst.open += 1;
+                self.processes.entry(pid).or_default().here += 1;
+                let handle = self.next_handle;
+                self.next_handle += 1;
+                self.handles.insert(handle, OpenFile { pid, instance: name.to_string(), fd });
+                wire::int_result(handle, &mut self.reply);
+                Some(0)
+            }
+            Err(e) => Some(e),
+        }
+    }
+
+    fn by_handle(&mut self, pid: u32, opcode: u32, payload: &[u8]) -> Outcome {
+        let mut f = wire::Fields::new(payload)?;
+        let handle = u64::try_from(f.int()?).ok()?;
+        // Another process's handle, or one not (or no longer) ours: the
+        // handler's, which answers EBADF.
+        let file = self.handles.get(&handle).filter(|h| h.pid == pid)?;
+        let fd = file.fd.as_raw_fd();
+        let done = |rc: isize| if rc < 0 { Some(errno()) } else { Some(0) };
+        match opcode {
+            wire::CLOSE => {
+                if !f.end() {
+                    return None;
+                }
+                let file = self.handles.remove(&handle)?;
+                if let Some(i) = self.instances.get_mut(&file.instance) {
+                    i.open -= 1;
+                }
+                if let Some(p) = self.processes.get_mut(&pid) {
+                    p.here -= 1;
+                }
+                // close(2) reports errors of writes the kernel kept (NFS...).
+                let raw = file.fd.into_raw_fd();
+                // SAFETY: `raw` was owned by `file`, released just above.
+                done(unsafe { libc::close(raw) } as isize)
+            }
+            wire::READ => {
+                let (length, position) = (f.u32()? as usize, f.int()?);
+                if !f.end() {
+                    return None;
+                }
+                if length > self.limits.read_bytes {
+                    return Some(libc::EINVAL);
+                }
+                self.reply.push(wire::PROTOCOL_VERSION);
+                self.reply.resize(1 + length, 0);
+                let buf = self.reply[1..].as_mut_ptr().cast();
+                // SAFETY: `buf` has `length` writable bytes; `fd` is open.
+                let n = unsafe { if position < 0 { libc::read(fd, buf, length) } else { libc::pread(fd, buf, length, position) } };
+                if n < 0 {
+                    return Some(errno());
+                }
+                self.reply.truncate(1 + n as usize);
+                Some(0)
+            }
+            wire::WRITE => {
+                let position = f.int()?;
+                let data = f.rest();
+                let buf = data.as_ptr().cast();
+                // SAFETY: `data` is a valid slice; `fd` is open.
+                let n = unsafe { if position < 0 { libc::write(fd, buf, data.len()) } else { libc::pwrite(fd, buf, data.len(), position) } };
+                if n < 0 {
+                    return Some(errno());
+                }
+                wire::int_result(n as u64, &mut self.reply);
+                Some(0)
+            }
+            wire::FSTAT => {
+                if !f.end() {
+                    return None;
+                }
+                match root::fstat(fd) {
+                    Ok(a) => wire::stat_result(&a, &mut self.reply).then_some(0),
+                    Err(e) => Some(e),
+                }
+            }
+            wire::FTRUNCATE => {
+                let length = f.int()?;
+                if !f.end() {
+                    return None;
+                }
+                if length < 0 {
+                    return Some(libc::EINVAL);
+                }
+                // SAFETY: plain call on an open descriptor.
+                done(unsafe { libc::ftruncate(fd, length) } as isize)
+            }
+            wire::FSYNC | wire::FDATASYNC => {
+                if !f.end() {
+                    return None;
+                }
+                // SAFETY: plain calls on an open descriptor.
+                done(unsafe { if opcode == wire::FSYNC { libc::fsync(fd) } else { libc::fdatasync(fd) } } as isize)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The errno of the last failed call.
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
 #[cfg(test)]

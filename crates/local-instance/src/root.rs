@@ -39,7 +39,7 @@ impl Root {
         }
         // SAFETY: `fd` was just opened and is owned by nothing else.
         let root = Root { fd: unsafe { OwnedFd::from_raw_fd(fd) } };
-        match root.lookup(c"/", libc::O_PATH, true) {
+        match root.lookup(c"/", libc::O_PATH, 0, true) {
             Ok(_) => Ok(root),
             Err(libc::ENOSYS) => Err(io::Error::new(io::ErrorKind::Unsupported, "openat2(2) is not available (Linux 5.6 or later has it)")),
             Err(e) => Err(io::Error::from_raw_os_error(e)),
@@ -49,11 +49,12 @@ impl Root {
     /// Opens `path` beneath the root with `flags`, following a final
     /// symlink when `follow`. Errors are errno values, as the kernel's
     /// lookup gives them.
-    fn lookup(&self, path: &CStr, flags: i32, follow: bool) -> Result<OwnedFd, i32> {
+    fn lookup(&self, path: &CStr, flags: i32, mode: u32, follow: bool) -> Result<OwnedFd, i32> {
         let flags = flags | libc::O_CLOEXEC | if follow { 0 } else { libc::O_NOFOLLOW };
         // SAFETY: open_how is plain data; zeroed is a valid value.
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
         how.flags = flags as u64;
+        how.mode = u64::from(mode);
         // No magic links (/proc/self/fd/...): they could name anything.
         how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
         for _ in 0..RACE_RETRIES {
@@ -74,15 +75,26 @@ impl Root {
 
     /// stat (`follow`) or lstat of `path`, as node:fs reports them.
     pub fn stat(&self, path: &CStr, follow: bool) -> Result<Attributes, i32> {
-        let fd = self.lookup(path, libc::O_PATH, follow)?;
-        statx(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH)
+        let fd = self.lookup(path, libc::O_PATH, 0, follow)?;
+        fstat(fd.as_raw_fd())
+    }
+
+    /// open(2) of `path` beneath the root, with open(2)'s flags (those
+    /// [`OPEN_FLAGS`] names; the caller leaves others to the JavaScript
+    /// path, as openat2 refuses bits open(2) ignores) and mode (its
+    /// permission bits, used with O_CREAT or O_TMPFILE, less the umask).
+    pub fn open_file(&self, path: &CStr, flags: i32, mode: u32) -> Result<OwnedFd, i32> {
+        // openat2 takes a mode only where one is used.
+        let mode = if flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE { mode & 0o7777 } else { 0 };
+        // Following is up to the flags, as with open(2).
+        self.lookup(path, flags, mode, true)
     }
 
     /// The entries of the directory at `path` (following symlinks), without
     /// '.' and '..', with their types (DT_* values), sorted by name bytes as
     /// node:fs's readdir (libuv's scandir) sorts them.
     pub fn readdir(&self, path: &CStr) -> Result<Vec<(u8, Vec<u8>)>, i32> {
-        let fd = self.lookup(path, libc::O_RDONLY | libc::O_DIRECTORY, true)?;
+        let fd = self.lookup(path, libc::O_RDONLY | libc::O_DIRECTORY, 0, true)?;
         // SAFETY: `fd` is an open directory; fdopendir takes it over (it
         // is closed by closedir below, so it must not be dropped).
         let dir = unsafe { libc::fdopendir(fd.as_raw_fd()) };
@@ -126,6 +138,29 @@ impl Root {
         out.sort_unstable_by(|a, b| a.1.cmp(&b.1));
         Ok(out)
     }
+}
+
+/// The open(2) flags a native open takes: what node:fs's flags and
+/// constants produce, and a few more with the same meaning under openat2.
+pub const OPEN_FLAGS: i32 = libc::O_ACCMODE
+    | libc::O_CREAT
+    | libc::O_EXCL
+    | libc::O_NOCTTY
+    | libc::O_TRUNC
+    | libc::O_APPEND
+    | libc::O_NONBLOCK
+    | libc::O_SYNC
+    | libc::O_DSYNC
+    | libc::O_DIRECT
+    | libc::O_LARGEFILE
+    | libc::O_DIRECTORY
+    | libc::O_NOFOLLOW
+    | libc::O_NOATIME
+    | libc::O_CLOEXEC;
+
+/// fstat of an open descriptor, as node:fs reports it.
+pub fn fstat(fd: RawFd) -> Result<Attributes, i32> {
+    statx(fd, c"", libc::AT_EMPTY_PATH)
 }
 
 /// Closes its DIR* when dropped.

@@ -33,8 +33,8 @@ impl Tree {
     }
 
     fn instances(&self) -> Instances {
-        let mut i = Instances::new();
-        i.mount("vol", &self.root()).unwrap();
+        let mut i = Instances::new(Limits::default());
+        i.mount("vol", &self.root(), 1000).unwrap();
         i
     }
 }
@@ -54,7 +54,7 @@ fn request(path: &str) -> Vec<u8> {
 
 /// (status, ino, size, mode) of a stat reply.
 fn stat(i: &mut Instances, opcode: u32, path: &str) -> (i64, u64, u64, u32) {
-    let (status, reply) = i.serve(opcode, &request(path)).expect("answered");
+    let (status, reply) = i.serve(1, 100, opcode, &request(path)).expect("answered");
     if status < 0 {
         assert!(reply.is_empty());
         return (status, 0, 0, 0);
@@ -64,7 +64,7 @@ fn stat(i: &mut Instances, opcode: u32, path: &str) -> (i64, u64, u64, u32) {
 }
 
 fn names(i: &mut Instances, path: &str) -> Result<Vec<(u8, String)>, i64> {
-    let (status, reply) = i.serve(wire::READDIR, &request(path)).expect("answered");
+    let (status, reply) = i.serve(1, 100, wire::READDIR, &request(path)).expect("answered");
     if status < 0 {
         return Err(status);
     }
@@ -148,18 +148,18 @@ fn readdir_lists_sorted_with_types() {
 fn what_is_not_its_own_goes_to_the_handler() {
     let t = Tree::new("pass");
     let mut i = t.instances();
-    assert!(i.serve(wire::STAT, &request("/other/x")).is_none(), "another instance");
-    assert!(i.serve(wire::STAT, &request("vol/x")).is_none(), "a relative path");
-    assert!(i.serve(wire::STAT, &request("//vol")).is_none());
-    assert!(i.serve(1, &request("/vol/data/f")).is_none(), "an opcode not answered here");
-    assert!(i.serve(wire::STAT, &request("/vol/data/f")[..6]).is_none(), "a request that does not decode");
+    assert!(i.serve(1, 100, wire::STAT, &request("/other/x")).is_none(), "another instance");
+    assert!(i.serve(1, 100, wire::STAT, &request("vol/x")).is_none(), "a relative path");
+    assert!(i.serve(1, 100, wire::STAT, &request("//vol")).is_none());
+    assert!(i.serve(1, 100, 1, &request("/vol/data/f")).is_none(), "an opcode not answered here");
+    assert!(i.serve(1, 100, wire::STAT, &request("/vol/data/f")[..6]).is_none(), "a request that does not decode");
     i.stopping = true;
-    assert!(i.serve(wire::STAT, &request("/vol/data/f")).is_none(), "a stopping service refuses in its handler");
+    assert!(i.serve(1, 100, wire::STAT, &request("/vol/data/f")).is_none(), "a stopping service refuses in its handler");
     i.stopping = false;
     assert!(i.unmount("vol"));
-    assert!(i.serve(wire::STAT, &request("/vol/data/f")).is_none(), "an unmounted instance");
-    assert!(i.mount("vol", "/nonexistent/polytropon").is_err());
-    assert!(i.mount("vol", t.0.join("root/data/f").to_str().unwrap()).is_err(), "a root must be a directory");
+    assert!(i.serve(1, 100, wire::STAT, &request("/vol/data/f")).is_none(), "an unmounted instance");
+    assert!(i.mount("vol", "/nonexistent/polytropon", 1).is_err());
+    assert!(i.mount("vol", t.0.join("root/data/f").to_str().unwrap(), 1).is_err(), "a root must be a directory");
 }
 
 #[test]
@@ -184,11 +184,127 @@ proptest::proptest! {
         });
         TREE.with(|(_, i)| {
             let mut i = i.borrow_mut();
-            let _ = i.serve(opcode, &bytes);
-            if let Some((status, reply)) = i.serve(opcode, &request(&format!("/vol/{tail}"))) {
+            let _ = i.serve(1, 100, opcode, &bytes);
+            if let Some((status, reply)) = i.serve(1, 100, opcode, &request(&format!("/vol/{tail}"))) {
                 proptest::prop_assert!(status == 0 || reply.is_empty());
             }
             Ok(())
         })?;
+    }
+}
+
+/// Requests of the handle operations, encoded as protocol.ts does.
+mod req {
+    use super::wire::PROTOCOL_VERSION;
+
+    fn fields(parts: &[&[u8]]) -> Vec<u8> {
+        let mut v = vec![PROTOCOL_VERSION];
+        for p in parts {
+            v.extend_from_slice(p);
+        }
+        v
+    }
+    pub fn open(path: &str, flags: i32, mode: u32) -> Vec<u8> {
+        fields(&[&(path.len() as u32).to_le_bytes(), path.as_bytes(), &(flags as u32).to_le_bytes(), &mode.to_le_bytes()])
+    }
+    pub fn handle(h: u64) -> Vec<u8> {
+        fields(&[&h.to_le_bytes()])
+    }
+    pub fn read(h: u64, length: u32, position: i64) -> Vec<u8> {
+        fields(&[&h.to_le_bytes(), &length.to_le_bytes(), &position.to_le_bytes()])
+    }
+    pub fn write(h: u64, position: i64, data: &[u8]) -> Vec<u8> {
+        fields(&[&h.to_le_bytes(), &position.to_le_bytes(), data])
+    }
+    pub fn truncate(h: u64, length: i64) -> Vec<u8> {
+        fields(&[&h.to_le_bytes(), &length.to_le_bytes()])
+    }
+}
+
+fn open(i: &mut Instances, pid: u32, path: &str, flags: i32) -> Result<u64, i64> {
+    let (status, reply) = i.serve(1, pid, wire::OPEN, &req::open(path, flags, 0o644)).expect("answered");
+    if status < 0 {
+        return Err(status);
+    }
+    Ok(u64::from_le_bytes(reply[1..9].try_into().unwrap()))
+}
+
+#[test]
+fn files_open_read_write_and_close_here() {
+    let t = Tree::new("files");
+    let mut i = t.instances();
+    let h = open(&mut i, 100, "/vol/data/new", libc::O_RDWR | libc::O_CREAT | libc::O_EXCL).unwrap();
+    assert!(h >= HANDLE_BASE);
+    assert_eq!(fs::metadata(t.0.join("root/data/new")).unwrap().mode() & 0o777, 0o644 & !umask());
+    let (status, reply) = i.serve(1, 100, wire::WRITE, &req::write(h, -1, b"hello world")).unwrap();
+    assert_eq!((status, reply[1..9].to_vec()), (0, 11u64.to_le_bytes().to_vec()));
+    let (_, reply) = i.serve(1, 100, wire::READ, &req::read(h, 5, 6)).unwrap();
+    assert_eq!(&reply[1..], b"world", "pread at a position");
+    let (_, reply) = i.serve(1, 100, wire::READ, &req::read(h, 100, -1)).unwrap();
+    assert_eq!(&reply[1..], b"", "read at the handle's position: at the end");
+    assert_eq!(i.serve(1, 100, wire::FTRUNCATE, &req::truncate(h, 5)).unwrap().0, 0);
+    assert_eq!(i.serve(1, 100, wire::FTRUNCATE, &req::truncate(h, -1)).unwrap().0, -i64::from(libc::EINVAL));
+    assert_eq!(i.serve(1, 100, wire::FSYNC, &req::handle(h)).unwrap().0, 0);
+    assert_eq!(i.serve(1, 100, wire::FDATASYNC, &req::handle(h)).unwrap().0, 0);
+    let (status, reply) = i.serve(1, 100, wire::FSTAT, &req::handle(h)).unwrap();
+    assert_eq!((status, u64::from_le_bytes(reply[45..53].try_into().unwrap())), (0, 5));
+    assert_eq!(i.serve(1, 100, wire::READ, &req::read(h, 65 << 20, 0)).unwrap().0, -i64::from(libc::EINVAL), "beyond the read limit");
+    assert_eq!(fs::read(t.0.join("root/data/new")).unwrap(), b"hello");
+    assert_eq!(i.handles_here(100), 1);
+    assert!(i.serve(1, 200, wire::READ, &req::read(h, 5, 0)).is_none(), "another process's handle is the handler's (EBADF)");
+    assert_eq!(i.serve(1, 100, wire::CLOSE, &req::handle(h)).unwrap().0, 0);
+    assert!(i.serve(1, 100, wire::READ, &req::read(h, 5, 0)).is_none(), "a closed handle is the handler's (EBADF)");
+    assert_eq!((i.handles_here(100), i.open_handles()), (0, 0));
+    // The kernel's open(2) rules, confined.
+    assert_eq!(open(&mut i, 100, "/vol/rel", libc::O_RDONLY | libc::O_NOFOLLOW), Err(-i64::from(libc::ELOOP)));
+    assert_eq!(open(&mut i, 100, "/vol/dangling", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL), Err(-i64::from(libc::EEXIST)));
+    assert_eq!(open(&mut i, 100, "/vol/data", libc::O_WRONLY), Err(-i64::from(libc::EISDIR)));
+    assert_eq!(open(&mut i, 100, "/vol/out/x", libc::O_WRONLY | libc::O_CREAT), Err(ENOENT), "no creating outside");
+    assert!(!t.0.join("outside/x").exists());
+    let h = open(&mut i, 100, "/vol/up/data/through-up", libc::O_WRONLY | libc::O_CREAT).unwrap();
+    assert!(t.0.join("root/data/through-up").exists(), "a symlink climbing out lands at the root");
+    i.close_process(100);
+    assert_eq!(i.open_handles(), 0, "a process gone closes its handles");
+    assert!(i.serve(1, 100, wire::CLOSE, &req::handle(h)).is_none());
+}
+
+#[test]
+fn what_open_leaves_to_the_handler() {
+    let t = Tree::new("open-pass");
+    let mut i = t.instances();
+    assert!(i.serve(1, 100, wire::OPEN, &req::open("/vol/data/f", libc::O_RDONLY | 0x4000_0000, 0)).is_none(), "flags openat2 would refuse");
+    assert!(i.serve(1, 100, wire::OPEN, &req::open("/vol/data/f", libc::O_ACCMODE, 0)).is_none());
+    assert!(i.serve(1, 100, wire::OPEN, &req::open("/vol/data/f", libc::O_RDONLY, 0o10000)).is_none(), "mode bits beyond 07777");
+    assert!(i.serve(1, 100, wire::OPEN, &req::open("/other/f", libc::O_RDONLY, 0)).is_none(), "another instance");
+    let mut trailing = req::open("/vol/data/f", libc::O_RDONLY, 0);
+    trailing.push(0);
+    assert!(i.serve(1, 100, wire::OPEN, &trailing).is_none(), "bytes trailing");
+    assert!(i.serve(1, 100, wire::CLOSE, &req::handle(5)).is_none(), "the handler's handles");
+}
+
+#[test]
+fn emfile_per_process_counts_both_sides_and_per_instance() {
+    let t = Tree::new("emfile");
+    let mut i = Instances::new(Limits { handles_per_process: 3, read_bytes: 1 << 20 });
+    i.mount("vol", &t.root(), 4).unwrap();
+    let emfile = Err(-i64::from(libc::EMFILE));
+    i.set_handles_there(100, 1);
+    open(&mut i, 100, "/vol/data/f", libc::O_RDONLY).unwrap();
+    open(&mut i, 100, "/vol/data/f", libc::O_RDONLY).unwrap();
+    assert_eq!(open(&mut i, 100, "/vol/data/f", libc::O_RDONLY), emfile, "2 here + 1 in JavaScript");
+    open(&mut i, 200, "/vol/data/f", libc::O_RDONLY).unwrap();
+    open(&mut i, 300, "/vol/data/f", libc::O_RDONLY).unwrap();
+    assert_eq!(open(&mut i, 300, "/vol/data/f", libc::O_RDONLY), emfile, "the instance's own limit");
+    assert!(i.unmount("vol"));
+    assert_eq!((i.open_handles(), i.handles_here(100)), (0, 0), "unmounting closes its handles");
+    assert_eq!(i.new_clients(), vec![(1, 100)], "a client is reported once, with the process it first came from");
+}
+
+fn umask() -> u32 {
+    // SAFETY: umask is process-wide; set it back at once.
+    unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m
     }
 }

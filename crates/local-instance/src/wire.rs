@@ -10,23 +10,90 @@ pub const PROTOCOL_VERSION: u8 = 1;
 pub const MAX_PATH: usize = 4096;
 
 /// Opcodes answered here (the `Opcode` table of protocol.ts).
+pub const OPEN: u32 = 1;
+pub const CLOSE: u32 = 2;
+pub const READ: u32 = 3;
+pub const WRITE: u32 = 4;
 pub const STAT: u32 = 5;
 pub const LSTAT: u32 = 6;
+pub const FSTAT: u32 = 7;
 pub const READDIR: u32 = 8;
+pub const FTRUNCATE: u32 = 17;
+pub const FSYNC: u32 = 18;
+pub const FDATASYNC: u32 = 19;
+
+/// Largest magnitude of the protocol's `int` (JavaScript's safe integers).
+const MAX_SAFE: u64 = (1 << 53) - 1;
+
+/// Reads a request's fields in table order; every method fails (None) on
+/// a short message, and [`Fields::end`] on bytes left over.
+pub struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    /// Starts after the version byte, which must be this side's.
+    pub fn new(payload: &'a [u8]) -> Option<Fields<'a>> {
+        let (&version, rest) = payload.split_first()?;
+        (version == PROTOCOL_VERSION).then_some(Fields { rest })
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.rest.len() < n {
+            return None;
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Some(head)
+    }
+
+    pub fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
+    }
+
+    /// A signed 64-bit integer within the safe range.
+    pub fn int(&mut self) -> Option<i64> {
+        let v = i64::from_le_bytes(self.bytes(8)?.try_into().ok()?);
+        (v.unsigned_abs() <= MAX_SAFE).then_some(v)
+    }
+
+    /// A path: u32 length, 1..=4096 bytes of UTF-8 without NUL.
+    pub fn path(&mut self) -> Option<&'a str> {
+        let len = self.u32()? as usize;
+        if len == 0 || len > MAX_PATH {
+            return None;
+        }
+        let bytes = self.bytes(len)?;
+        if bytes.contains(&0) {
+            return None;
+        }
+        std::str::from_utf8(bytes).ok()
+    }
+
+    /// Whatever is left (a write's data).
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.rest)
+    }
+
+    /// True when nothing trails.
+    pub fn end(&self) -> bool {
+        self.rest.is_empty()
+    }
+}
 
 /// The path of a request whose only field is a path: version byte, u32
 /// length, 1..=4096 bytes of UTF-8 without NUL, nothing after.
 pub fn path_request(payload: &[u8]) -> Option<&str> {
-    let (&version, rest) = payload.split_first()?;
-    if version != PROTOCOL_VERSION || rest.len() < 4 {
-        return None;
-    }
-    let len = u32::from_le_bytes(rest[..4].try_into().ok()?) as usize;
-    let bytes = &rest[4..];
-    if len == 0 || len > MAX_PATH || bytes.len() != len || bytes.contains(&0) {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok()
+    let mut f = Fields::new(payload)?;
+    let path = f.path()?;
+    f.end().then_some(path)
+}
+
+/// A result of one `int` field (open's handle, write's count).
+pub fn int_result(v: u64, out: &mut Vec<u8>) {
+    out.clear();
+    out.push(PROTOCOL_VERSION);
+    int(out, v);
 }
 
 /// A file's attributes, as node:fs's Stats has them (and the protocol sends them).
@@ -47,9 +114,6 @@ pub struct Attributes {
     pub ctime_ms: f64,
     pub birthtime_ms: f64,
 }
-
-/// Largest integer the protocol's `int` carries (JavaScript's safe range).
-const MAX_SAFE: u64 = (1 << 53) - 1;
 
 fn int(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&(v as i64).to_le_bytes());
@@ -124,6 +188,22 @@ mod tests {
         assert_eq!(path_request(&v2), None, "other version");
         assert_eq!(path_request(&request(b"/a")[..4]), None, "short");
         assert_eq!(path_request(&[]), None);
+    }
+
+    #[test]
+    fn fields_read_in_order_and_refuse_what_is_off() {
+        let mut v = vec![PROTOCOL_VERSION];
+        v.extend_from_slice(&7i64.to_le_bytes());
+        v.extend_from_slice(&9u32.to_le_bytes());
+        v.extend_from_slice(&(-1i64).to_le_bytes());
+        v.extend_from_slice(b"data");
+        let mut f = Fields::new(&v).unwrap();
+        assert_eq!((f.int(), f.u32(), f.int(), f.rest(), f.end()), (Some(7), Some(9), Some(-1), &b"data"[..], true));
+        let mut big = vec![PROTOCOL_VERSION];
+        big.extend_from_slice(&(1i64 << 53).to_le_bytes());
+        assert_eq!(Fields::new(&big).unwrap().int(), None, "beyond the safe range");
+        assert_eq!(Fields::new(&v[..5]).unwrap().int(), None, "short");
+        assert!(Fields::new(&[2]).is_none(), "another version");
     }
 
     #[test]

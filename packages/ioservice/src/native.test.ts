@@ -1,9 +1,11 @@
-// The native path: stat, lstat and readdir of plain local-directory
-// instances answered in the service's take loop (native/src/lib.rs and
+// The native path: lookups and files of plain local-directory instances
+// answered in the service's take loop (native/src/lib.rs and
 // crates/local-instance). Whatever it answers must be what the JavaScript
-// path answers: the conformance suite runs over it, and a differential
-// test compares the two on random paths through symlinks, escapes and loops.
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+// path answers: the conformance suite runs over it (its randomized steps
+// open, read, write and close files against node:fs), and a differential
+// test compares lookups on the two paths on random paths through symlinks,
+// escapes and loops.
+import { constants, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { join } from 'node:path';
 import { FrontDriver, Opcode, encodeRequest } from '@polytropon/ipc';
@@ -122,10 +124,15 @@ describe('the native path', () => {
     const inst = await instance(native, PLAIN);
     const c = IoServiceClient.attach(native.endpoint, inst.name);
     await c.stat('/');
-    expect((await native.stats()).nativeInstances).toContain(inst.name);
+    const h = await c.open('/f', constants.O_CREAT | constants.O_RDWR, 0o644);
+    const before = await native.stats();
+    expect(before.nativeInstances).toContain(inst.name);
     await native.request({ unmount: inst.name });
-    expect((await native.stats()).nativeInstances).not.toContain(inst.name);
+    const after = await native.stats();
+    expect(after.nativeInstances).not.toContain(inst.name);
+    expect(after.openHandles).toBe(before.openHandles - 1);
     await expect(c.stat('/')).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(c.read(h, Buffer.alloc(1), 0, 1, 0)).rejects.toMatchObject({ code: 'EBADF' });
     await c.unmount();
     await inst.dispose().catch(() => {});
   });

@@ -59,44 +59,70 @@ describe('IoService', () => {
     await b.dispose();
   });
 
-  it('handles belong to the process: its clients (one per thread) share them, up to maxHandlesPerProcess (EMFILE)', async () => {
-    const inst = await instance(svc);
-    const c1 = IoServiceClient.attach(svc.endpoint, inst.name);
-    const c2 = IoServiceClient.attach(svc.endpoint, inst.name);
-    await writeFile(c1, '/f', 'shared');
-    const base = (await svc.stats()).openHandles;
-    const hs: number[] = [];
-    for (let i = base; i < 64; i++) hs.push(await (i % 2 ? c1 : c2).open('/f', constants.O_RDONLY));
-    await expectCode(c1.open('/f', constants.O_RDONLY), 'EMFILE', 'open', '/f');
-    await expectCode(c2.open('/f', constants.O_RDONLY), 'EMFILE', 'open', '/f');
-    // A handle one client opened, another of the same process uses.
-    const b = Buffer.alloc(6);
-    expect(await c2.read(hs[1]!, b, 0, 6, 0)).toBe(6);
-    expect(b.toString()).toBe('shared');
-    await expectCode(c2.close(987654), 'EBADF', 'close');
-    for (const h of hs) await c1.close(h);
-    await c1.close(await c1.open('/f', constants.O_RDONLY));
-    await c1.unmount();
-    await c2.unmount();
-    await inst.dispose();
-  });
-
-  it('closes the handles of a process that dies, and of one whose last client detaches', async () => {
-    const inst = await instance(svc);
-    const base = (await svc.stats()).openHandles;
-    const child = spawn(process.execPath, [clientScript, svc.endpoint, inst.name, '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await once(child.stdout!, 'data');
-    expect((await svc.stats()).openHandles).toBe(base + 20);
-    child.kill('SIGKILL');
-    await until(async () => (await svc.stats()).openHandles === base);
-    const c = IoServiceClient.attach(svc.endpoint, inst.name);
-    for (let i = 0; i < 5; i++) await c.open(`/g${i}`, constants.O_CREAT | constants.O_RDWR, 0o644);
-    expect((await svc.stats()).openHandles).toBe(base + 5);
-    await c.unmount();
-    await until(async () => (await svc.stats()).openHandles === base).catch(async (e) => {
-      throw new Error(`${e}: ${JSON.stringify({ ...(await svc.stats()), operations: undefined, base })}`);
+  // A union is served in JS; a plain local directory by the native end.
+  for (const [kind, lowers] of [['a union', 1], ['a plain local directory', -1]] as const) {
+    it(`handles belong to the process: its clients (one per thread) share them, up to maxHandlesPerProcess (EMFILE), on ${kind}`, async () => {
+      const inst = await instance(svc, lowers);
+      const c1 = IoServiceClient.attach(svc.endpoint, inst.name);
+      const c2 = IoServiceClient.attach(svc.endpoint, inst.name);
+      await writeFile(c1, '/f', 'shared');
+      const base = (await svc.stats()).openHandles;
+      const hs: number[] = [];
+      for (let i = base; i < 64; i++) hs.push(await (i % 2 ? c1 : c2).open('/f', constants.O_RDONLY));
+      await expectCode(c1.open('/f', constants.O_RDONLY), 'EMFILE', 'open', '/f');
+      await expectCode(c2.open('/f', constants.O_RDONLY), 'EMFILE', 'open', '/f');
+      // A handle one client opened, another of the same process uses.
+      const b = Buffer.alloc(6);
+      expect(await c2.read(hs[1]!, b, 0, 6, 0)).toBe(6);
+      expect(b.toString()).toBe('shared');
+      await expectCode(c2.close(987654), 'EBADF', 'close');
+      for (const h of hs) await c1.close(h);
+      await c1.close(await c1.open('/f', constants.O_RDONLY));
+      await c1.unmount();
+      await c2.unmount();
+      await inst.dispose();
     });
-    await inst.dispose();
+
+    it(`closes the handles of a process that dies, and of one whose last client detaches, on ${kind}`, async () => {
+      const inst = await instance(svc, lowers);
+      const base = (await svc.stats()).openHandles;
+      const child = spawn(process.execPath, [clientScript, svc.endpoint, inst.name, '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await once(child.stdout!, 'data');
+      expect((await svc.stats()).openHandles).toBe(base + 20);
+      child.kill('SIGKILL');
+      await until(async () => (await svc.stats()).openHandles === base);
+      const c = IoServiceClient.attach(svc.endpoint, inst.name);
+      for (let i = 0; i < 5; i++) await c.open(`/g${i}`, constants.O_CREAT | constants.O_RDWR, 0o644);
+      expect((await svc.stats()).openHandles).toBe(base + 5);
+      await c.unmount();
+      await until(async () => (await svc.stats()).openHandles === base).catch(async (e) => {
+        throw new Error(`${e}: ${JSON.stringify({ ...(await svc.stats()), operations: undefined, base })}`);
+      });
+      await inst.dispose();
+    });
+  }
+
+  it('counts the handles of a process on both sides against maxHandlesPerProcess', async () => {
+    const union = await instance(svc);
+    const plain = await instance(svc, -1);
+    const cu = IoServiceClient.attach(svc.endpoint, union.name);
+    const cp = IoServiceClient.attach(svc.endpoint, plain.name);
+    await writeFile(cu, '/f', 'u');
+    await writeFile(cp, '/f', 'p');
+    const base = (await svc.stats()).openHandles;
+    const hs: [IoServiceClient, number][] = [];
+    for (let i = base; i < 64; i++) {
+      const c = i % 2 ? cu : cp;
+      hs.push([c, await c.open('/f', constants.O_RDONLY)]);
+    }
+    await expectCode(cu.open('/f', constants.O_RDONLY), 'EMFILE', 'open', '/f');
+    await expectCode(cp.open('/f', constants.O_RDONLY), 'EMFILE', 'open', '/f');
+    expect((await svc.stats()).openHandles).toBe(64);
+    for (const [c, h] of hs) await c.close(h);
+    await cp.close(await cp.open('/f', constants.O_RDONLY));
+    for (const c of [cu, cp]) await c.unmount();
+    await union.dispose();
+    await plain.dispose();
   });
 
   it('answers malformed and unknown requests with an error, counted, and keeps serving', async () => {

@@ -77,6 +77,7 @@ interface OpenHandle {
 }
 
 interface Process {
+  pid: number;
   handles: Map<number, OpenHandle>;
   next: number;
   clients: Set<number>;
@@ -117,7 +118,7 @@ export class IoService {
       this.#back = BackDriver.create(o.endpoint, channel);
     } else {
       let end: NativeService | undefined;
-      this.#back = BackDriver.create(o.endpoint, channel, (name, c) => (end = binding.NativeService.create(name, c.queues, c.queueCapacity, c.buffers, c.bufferSize, c.maxRequest)));
+      this.#back = BackDriver.create(o.endpoint, channel, (name, c) => (end = binding.NativeService.create(name, c.queues, c.queueCapacity, c.buffers, c.bufferSize, c.maxRequest, o.maxHandlesPerProcess, o.maxReadBytes)));
       this.#nativeEnd = end;
     }
     for (const [name, inst] of Object.entries(o.instances)) {
@@ -155,7 +156,7 @@ export class IoService {
   #serveNatively(name: string, inst: Libservice): void {
     const end = this.#nativeEnd;
     if (!end || !(inst instanceof LocalLibservice) || inst.syscalls !== 'inline') return;
-    if (!end.mountLocal(name, inst.root)) return;
+    if (!end.mountLocal(name, inst.root, inst.maxHandles)) return;
     this.#nativeNames.add(name);
     // A libservice unmounted under the service answers ENOTCONN from then on: in JS.
     inst.onUnmount(() => {
@@ -177,6 +178,7 @@ export class IoService {
       for (const [fd, h] of c.handles) {
         if (h.instance !== inst) continue;
         c.handles.delete(fd);
+        this.#countHandles(c);
         await inst.close(h.handle).catch(() => {});
       }
     }
@@ -193,6 +195,7 @@ export class IoService {
     this.#stopping = true;
     this.#nativeEnd?.setStopping(true);
     if (this.#inFlight > 0) await new Promise<void>((r) => (this.#drained = r));
+    this.#adoptNativeClients();
     for (const c of [...this.#clientPid.keys()]) await this.#forget(c);
     await this.#back.close();
     await this.#serving;
@@ -200,6 +203,7 @@ export class IoService {
 
   /** Counters and latency histograms per operation, and the clients, processes and handles now. */
   stats(): IoServiceStats {
+    this.#adoptNativeClients();
     const operations: Record<string, OperationStats> = {};
     for (const [op, counter] of this.#counters) {
       const native = this.#nativeEnd?.counters(op);
@@ -208,11 +212,14 @@ export class IoService {
     }
     let openHandles = 0;
     for (const p of this.#processes.values()) openHandles += p.handles.size;
+    openHandles += this.#nativeEnd?.openHandles() ?? 0;
     return { operations, clients: this.#clientPid.size, processes: this.#processes.size, openHandles, inFlight: this.#inFlight, badRequests: this.#badRequests, refusals: this.#back.refusals(), nativeInstances: [...this.#nativeNames] };
   }
 
-  /** A client is gone: when it was its process's last, the process's handles close. */
+  /** A client is gone: when it was its process's last, the process's handles close (here and natively). */
   async #forget(client: number): Promise<void> {
+    this.#adoptNativeClients();
+    this.#nativeEnd?.forgetClient(client);
     const pid = this.#clientPid.get(client);
     if (pid === undefined) return;
     this.#clientPid.delete(client);
@@ -221,7 +228,15 @@ export class IoService {
     p.clients.delete(client);
     if (p.clients.size > 0) return;
     this.#processes.delete(pid);
+    this.#nativeEnd?.closeProcess(pid);
     await Promise.all([...p.handles.values()].map((h) => h.instance.close(h.handle).catch(() => {})));
+  }
+
+  /** Registers the clients the native end answered and this side never saw. */
+  #adoptNativeClients(): void {
+    const pairs = this.#nativeEnd?.newClients();
+    if (!pairs) return;
+    for (let i = 0; i + 1 < pairs.length; i += 2) this.#register(pairs[i]!, pairs[i + 1]!);
   }
 
   // --- requests ------------------------------------------------------------
@@ -267,13 +282,22 @@ export class IoService {
 
   /** The process a request comes from (its handle table). */
   #process(req: Request): Process {
-    let p = this.#processes.get(req.pid);
-    if (!p) this.#processes.set(req.pid, (p = { handles: new Map(), next: 1, clients: new Set() }));
-    if (!p.clients.has(req.client)) {
-      p.clients.add(req.client);
-      this.#clientPid.set(req.client, req.pid);
+    return this.#register(req.client, req.pid);
+  }
+
+  #register(client: number, pid: number): Process {
+    let p = this.#processes.get(pid);
+    if (!p) this.#processes.set(pid, (p = { pid, handles: new Map(), next: 1, clients: new Set() }));
+    if (!p.clients.has(client)) {
+      p.clients.add(client);
+      this.#clientPid.set(client, pid);
     }
     return p;
+  }
+
+  /** Tells the native end how many handles a process holds here (EMFILE counts both). */
+  #countHandles(p: Process): void {
+    this.#nativeEnd?.setHandlesThere(p.pid, p.handles.size);
   }
 
   #open(p: Process, fd: number): OpenHandle {
@@ -285,16 +309,18 @@ export class IoService {
     const num = (k: string) => m[k] as number;
     switch (op) {
       case Opcode.Open: {
-        if (proc.handles.size >= this.#o.maxHandlesPerProcess) refuse('EMFILE');
+        if (proc.handles.size + (this.#nativeEnd?.handlesHere(proc.pid) ?? 0) >= this.#o.maxHandlesPerProcess) refuse('EMFILE');
         const [inst, p] = path();
         const handle = await inst.open(p, num('flags'), num('mode'));
         const fd = proc.next++;
         proc.handles.set(fd, { instance: inst, handle });
+        this.#countHandles(proc);
         return { fd };
       }
       case Opcode.Close: {
         const h = this.#open(proc, num('fd'));
         proc.handles.delete(num('fd'));
+        this.#countHandles(proc);
         await h.instance.close(h.handle);
         return NO_DATA;
       }

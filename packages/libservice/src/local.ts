@@ -81,6 +81,11 @@ export class LocalLibservice implements Libservice {
     return this.#root || '/';
   }
 
+  /** How many handles may be open at once (EMFILE beyond). */
+  get maxHandles(): number {
+    return this.#maxHandles;
+  }
+
   /** Where system calls run: 'inline' (the calling thread) or 'threadpool'. */
   get syscalls(): 'inline' | 'threadpool' {
     return this.#sys === inlineSyscalls ? 'inline' : 'threadpool';

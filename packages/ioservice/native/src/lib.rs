@@ -1,7 +1,7 @@
 //! Node-API glue for @polytropon/ioservice: the service's end of its
 //! channel, the same as @polytropon/ipc's NativeBack (so that ipc's
 //! BackDriver serves it), except that `take` answers the requests of
-//! local-directory instances it can (stat, lstat, readdir: see
+//! local-directory instances it can (lookups, and files opened here: see
 //! polytropon-local-instance) before JavaScript sees them.
 
 use std::collections::VecDeque;
@@ -12,7 +12,7 @@ use napi::bindgen_prelude::{AsyncTask, Float64Array, Uint8Array};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use polytropon_ipc::{BackDriver, BackOptions, Geometry, Request, Waiter};
-use polytropon_local_instance::Instances;
+use polytropon_local_instance::{Instances, Limits};
 
 /// Longest a take answers requests natively before it returns to
 /// JavaScript, whose timers and reaping must run (as its serve loop yields
@@ -38,6 +38,8 @@ struct State {
     local: Instances,
     /// Requests answered natively since `servedNatively` was last asked.
     served: u32,
+    /// An in-place request's bytes, copied out of the client's buffer.
+    scratch: Vec<u8>,
 }
 
 /// The I/O service's end of its channel.
@@ -49,14 +51,26 @@ pub struct NativeService {
 
 #[napi]
 impl NativeService {
-    /// Creates the channel (as NativeBack.create does).
+    /// Creates the channel (as NativeBack.create does), with the service's
+    /// limits for what it answers natively: handles per process, bytes per read.
     #[napi(factory)]
-    pub fn create(name: String, queue_count: u32, queue_capacity: u32, buffer_count: u32, buffer_size: u32, max_request: f64) -> Result<NativeService> {
+    #[allow(clippy::too_many_arguments)] // the channel's geometry and the service's limits, as JS has them
+    pub fn create(
+        name: String,
+        queue_count: u32,
+        queue_capacity: u32,
+        buffer_count: u32,
+        buffer_size: u32,
+        max_request: f64,
+        handles_per_process: u32,
+        read_bytes: u32,
+    ) -> Result<NativeService> {
         let geometry = Geometry { queue_count, queue_capacity, buffer_count, buffer_size };
         let opts = BackOptions { geometry, max_request: max_request.clamp(0.0, 1e15) as usize, copy_limit: 64 * 1024 };
         let back = BackDriver::create(&name, opts).map_err(to_napi)?;
         let waiter = Arc::new(back.waiter());
-        let state = State { back: Some(back), held: VecDeque::new(), local: Instances::new(), served: 0 };
+        let limits = Limits { handles_per_process: handles_per_process as usize, read_bytes: read_bytes as usize };
+        let state = State { back: Some(back), held: VecDeque::new(), local: Instances::new(limits), served: 0, scratch: Vec::new() };
         Ok(NativeService { state: Mutex::new(state), waiter })
     }
 
@@ -72,7 +86,7 @@ impl NativeService {
     #[napi]
     pub fn take(&self, max: u32, spin_ns: f64, mut into: Uint8Array) -> Result<u32> {
         let mut g = self.state.lock().map_err(|_| gone())?;
-        let State { back, held, local, served } = &mut *g;
+        let State { back, held, local, served, scratch } = &mut *g;
         let back = back.as_mut().ok_or_else(gone)?;
         if held.is_empty() {
             let spin = dur_ns(spin_ns);
@@ -84,13 +98,34 @@ impl NativeService {
                     break;
                 }
                 for r in reqs {
-                    // In-place requests are large (a write's data): never ours.
-                    if r.in_place == 0 {
-                        if let Some((status, reply)) = local.serve(r.opcode, &r.payload) {
-                            back.complete(r.token(), status, reply);
-                            *served += 1;
+                    let payload: &[u8] = if r.in_place == 0 {
+                        &r.payload
+                    } else if r.opcode != polytropon_local_instance::wire::WRITE {
+                        held.push_back(r);
+                        continue;
+                    } else {
+                        // A large request (a write's data) left in the
+                        // client's buffer: copied out, as it is untrusted
+                        // memory that may change underneath.
+                        let Some((src, size)) = back.request_area(r.token()) else { continue };
+                        if r.in_place > size {
                             continue;
                         }
+                        scratch.clear();
+                        scratch.reserve(r.in_place);
+                        // SAFETY: `src` is the request's data area in the
+                        // mapped channel, `r.in_place` <= its size bytes;
+                        // `scratch` has room for them (reserved above).
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(src, scratch.as_mut_ptr(), r.in_place);
+                            scratch.set_len(r.in_place);
+                        }
+                        scratch
+                    };
+                    if let Some((status, reply)) = local.serve(r.client, r.pid, r.opcode, payload) {
+                        back.complete(r.token(), status, reply);
+                        *served += 1;
+                        continue;
                     }
                     held.push_back(r);
                 }
@@ -113,22 +148,62 @@ impl NativeService {
         self.with(|s| std::mem::take(&mut s.served))
     }
 
-    /// Answers stat, lstat and readdir of instance `name` natively, beneath
-    /// the directory `root`. False where the kernel lacks openat2 (the
-    /// JavaScript handler keeps answering); throws if `root` cannot be opened.
+    /// Answers the requests of instance `name` natively, beneath the
+    /// directory `root`, with at most `maxHandles` open on it. False where
+    /// the kernel lacks openat2 (the JavaScript handler keeps answering);
+    /// throws if `root` cannot be opened.
     #[napi]
-    pub fn mount_local(&self, name: String, root: String) -> Result<bool> {
-        match self.with(|s| s.local.mount(&name, &root))? {
+    pub fn mount_local(&self, name: String, root: String, max_handles: u32) -> Result<bool> {
+        match self.with(|s| s.local.mount(&name, &root, max_handles as usize))? {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Ok(false),
             Err(e) => Err(Error::new(Status::GenericFailure, format!("ERR_IPC_IO: cannot open {root}: {e}"))),
         }
     }
 
-    /// Stops answering for `name`; true if it was answered natively.
+    /// Stops answering for `name` and closes the handles open on it; true
+    /// if it was answered natively.
     #[napi]
     pub fn unmount_local(&self, name: String) -> Result<bool> {
         self.with(|s| s.local.unmount(&name))
+    }
+
+    /// A process is gone: closes the handles it opened natively.
+    #[napi]
+    pub fn close_process(&self, pid: u32) -> Result<()> {
+        self.with(|s| s.local.close_process(pid))
+    }
+
+    /// A client is gone (its id is not reported again).
+    #[napi]
+    pub fn forget_client(&self, client: f64) -> Result<()> {
+        self.with(|s| s.local.forget_client(client as u64))
+    }
+
+    /// The handles a process has open in JavaScript (EMFILE counts both sides).
+    #[napi]
+    pub fn set_handles_there(&self, pid: u32, n: u32) -> Result<()> {
+        self.with(|s| s.local.set_handles_there(pid, n as usize))
+    }
+
+    /// Handles a process has open natively.
+    #[napi]
+    pub fn handles_here(&self, pid: u32) -> Result<u32> {
+        self.with(|s| s.local.handles_here(pid) as u32)
+    }
+
+    /// Handles open natively, in all.
+    #[napi]
+    pub fn open_handles(&self) -> Result<u32> {
+        self.with(|s| s.local.open_handles() as u32)
+    }
+
+    /// Clients first answered natively since the last call, as pairs
+    /// [client, pid, client, pid, ...]: the service's registry of clients
+    /// per process must know them.
+    #[napi]
+    pub fn new_clients(&self) -> Result<Float64Array> {
+        self.with(|s| Float64Array::new(s.local.new_clients().into_iter().flat_map(|(c, p)| [c as f64, f64::from(p)]).collect()))
     }
 
     /// While stopping, every request goes to JavaScript (which refuses it).
