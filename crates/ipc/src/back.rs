@@ -208,7 +208,14 @@ impl BackDriver {
             if !out.is_empty() || self.closed {
                 return out;
             }
-            if start.elapsed() < spin {
+            let waited = start.elapsed();
+            if waited < spin {
+                // Past a plain round trip with nothing to do, a client may
+                // be waiting for this core (more threads than cores): let
+                // it run. Where nothing else waits, a yield returns at once.
+                if waited >= crate::YIELD_AFTER {
+                    std::thread::yield_now();
+                }
                 std::hint::spin_loop();
                 continue;
             }

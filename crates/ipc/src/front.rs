@@ -10,7 +10,7 @@ use polytropon_smo_copy::{copy_raw, Method};
 
 use crate::layout::{queue_name, Channel, STOPPED};
 use crate::os::{futex_wait, futex_wake_all, ProcessWatch};
-use crate::{Descriptor, Error, LIVENESS_CHECK, REQ_CONTINUE, REQ_MORE, RESERVED_OPCODES, RESP_ACK, RESP_MORE};
+use crate::{Descriptor, Error, LIVENESS_CHECK, YIELD_AFTER, REQ_CONTINUE, REQ_MORE, RESERVED_OPCODES, RESP_ACK, RESP_MORE};
 
 /// Options of [`FrontDriver::attach`].
 #[derive(Clone, Debug)]
@@ -219,9 +219,18 @@ impl FrontDriver {
         let mut n = 0u32;
         while b.done_seq.load(Acquire) != self.seq {
             n = n.wrapping_add(1);
-            if n.is_multiple_of(64) && start.elapsed() >= self.spin {
-                self.sleep_until_done()?;
-                break;
+            if n.is_multiple_of(64) {
+                let waited = start.elapsed();
+                if waited >= self.spin {
+                    self.sleep_until_done()?;
+                    break;
+                }
+                // Past a plain round trip, the service may be waiting for
+                // this core (more threads spin than there are cores): let
+                // it run. Where nothing else waits, a yield returns at once.
+                if waited >= YIELD_AFTER {
+                    std::thread::yield_now();
+                }
             }
             std::hint::spin_loop();
         }

@@ -38,6 +38,12 @@ pub use layout::{Geometry, LAYOUT_VERSION, MAX_BUFFERS, MAX_BUFFER_SIZE, MAX_QUE
 use std::fmt;
 use std::time::Duration;
 
+/// How long either side spins (for a reply, for a request) before it also
+/// yields its core now and then: longer than a plain round trip here, so
+/// that a spinning thread lets a peer waiting for its core run when there
+/// are more threads than cores.
+pub(crate) const YIELD_AFTER: Duration = Duration::from_micros(5);
+
 /// How often a waiting client checks that its service still runs.
 pub const LIVENESS_CHECK: Duration = Duration::from_millis(20);
 
