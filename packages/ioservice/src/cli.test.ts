@@ -77,6 +77,10 @@ describe('polytropon-ioservice', () => {
     const svc2 = run(config);
     await expect(svc2.ready).rejects.toThrow(/exited 2/);
     expect(svc2.output().err).toMatch(/cannot build the instances: ENOENT/);
+    writeFileSync(config, JSON.stringify({ endpoint: 'x', instances: {}, nativeLocal: 'yes' }));
+    const svc3 = run(config);
+    await expect(svc3.ready).rejects.toThrow(/exited 2/);
+    expect(svc3.output().err).toMatch(/service config\.nativeLocal/);
     await dir.remove();
   });
 });

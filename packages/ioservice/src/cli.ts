@@ -49,15 +49,9 @@ try {
 
 let service: IoService;
 try {
-  service = IoService.create({
-    endpoint: config.endpoint,
-    instances,
-    ...(config.maxHandlesPerProcess === undefined ? {} : { maxHandlesPerProcess: config.maxHandlesPerProcess }),
-    ...(config.maxReadBytes === undefined ? {} : { maxReadBytes: config.maxReadBytes }),
-    ...(config.spinNs === undefined ? {} : { spinNs: config.spinNs }),
-    ...(config.idleMs === undefined ? {} : { idleMs: config.idleMs }),
-    ...(config.channel === undefined ? {} : { channel: config.channel }),
-  }).start();
+  // The service's own options, as far as the file gives them (the rest default).
+  const { instances: _, cpus: __, ...options } = config;
+  service = IoService.create({ ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)), endpoint: config.endpoint, instances }).start();
 } catch (e) {
   fail(`${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message}`);
 }

@@ -36,6 +36,8 @@ export const ServiceConfig = z.strictObject({
   idleMs: z.number().int().min(1).optional(),
   /** Request queues, slots, request buffers and their size (see @polytropon/ipc). */
   channel: ChannelOptions.optional(),
+  /** Answer plain local-directory instances natively (default true; see README.md). */
+  nativeLocal: z.boolean().optional(),
   /** CPUs the service's threads may run on (all of the process's threads). */
   cpus: z.array(z.number().int().min(0).max(4095)).min(1).optional(),
 });
