@@ -235,70 +235,110 @@ function checkString(bytes: Uint8Array, kind: 'path' | 'text', name: string): vo
   if (bytes.includes(0)) throw bad(`${name} contains a NUL byte`);
 }
 
+/** Throws unless `n` more bytes follow `at` in a message of `length` bytes. */
+function need(length: number, at: number, n: number, name: string): void {
+  if (at + n > length) throw bad(`message ends inside field ${name}`);
+}
+
+/** A string field at `at`: its value and where the next field starts. */
+function readString(b: Buffer, at: number, kind: 'path' | 'text', name: string): [string, number] {
+  need(b.length, at, 4, name);
+  const len = b.readUInt32LE(at);
+  at += 4;
+  need(b.length, at, len, name);
+  const bytes = b.subarray(at, at + len);
+  checkString(bytes, kind, name);
+  try {
+    return [utf8.decode(bytes), at + len];
+  } catch {
+    throw bad(`${name} is not valid UTF-8`);
+  }
+}
+
+/** Bytes of an encoded stat record: the version, 7 ints, 3 u32s, 4 f64s. */
+const STAT_BYTES = 1 + 7 * 8 + 3 * 4 + 4 * 8;
+
+/** An `int` at `at` (checked to be in the safe range). */
+function readInt(b: Buffer, at: number, name: string): number {
+  const v = b.readInt32LE(at + 4) * 4294967296 + b.readUInt32LE(at);
+  // Beyond the safe range the sum rounds, and is not a safe integer either.
+  if (!Number.isSafeInteger(v)) throw bad(`${name} is out of the safe integer range`);
+  return v;
+}
+
+/**
+ * A stat record at its fixed offsets, as one object literal: an
+ * application's every stat decodes one, and building it field by field
+ * under computed names cost four times as much.
+ */
+function decodeStat(b: Buffer): Message {
+  return {
+    dev: readInt(b, 1, 'dev'),
+    ino: readInt(b, 9, 'ino'),
+    mode: b.readUInt32LE(17),
+    nlink: readInt(b, 21, 'nlink'),
+    uid: b.readUInt32LE(29),
+    gid: b.readUInt32LE(33),
+    rdev: readInt(b, 37, 'rdev'),
+    size: readInt(b, 45, 'size'),
+    blksize: readInt(b, 53, 'blksize'),
+    blocks: readInt(b, 61, 'blocks'),
+    atimeMs: b.readDoubleLE(69),
+    mtimeMs: b.readDoubleLE(77),
+    ctimeMs: b.readDoubleLE(85),
+    birthtimeMs: b.readDoubleLE(93),
+  };
+}
+
 function decode(fields: readonly Field[], buf: Uint8Array): Message {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const b = buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.length < 1) throw bad('empty message');
   if (b[0] !== PROTOCOL_VERSION) throw bad(`protocol version ${b[0]}; this side speaks ${PROTOCOL_VERSION}`);
+  if (fields === STAT && b.length === STAT_BYTES) return decodeStat(b);
   let at = 1;
-  const need = (n: number, name: string) => {
-    if (at + n > b.length) throw bad(`message ends inside field ${name}`);
-  };
-  const string = (kind: 'path' | 'text', name: string): string => {
-    need(4, name);
-    const len = b.readUInt32LE(at);
-    at += 4;
-    need(len, name);
-    const bytes = b.subarray(at, at + len);
-    at += len;
-    checkString(bytes, kind, name);
-    try {
-      return utf8.decode(bytes);
-    } catch {
-      throw bad(`${name} is not valid UTF-8`);
-    }
-  };
   const out: Message = {};
-  for (const [name, kind] of fields) {
+  for (let i = 0; i < fields.length; i++) {
+    const [name, kind] = fields[i]!;
     switch (kind) {
       case 'u32':
-        need(4, name);
+        need(b.length, at, 4, name);
         out[name] = b.readUInt32LE(at);
         at += 4;
         break;
-      case 'int': {
-        need(8, name);
-        const v = b.readInt32LE(at + 4) * 4294967296 + b.readUInt32LE(at);
-        // Beyond the safe range the sum rounds, and is not a safe integer either.
-        if (!Number.isSafeInteger(v)) throw bad(`${name} is out of the safe integer range`);
-        out[name] = v;
+      case 'int':
+        need(b.length, at, 8, name);
+        out[name] = readInt(b, at, name);
         at += 8;
         break;
-      }
       case 'f64':
-        need(8, name);
+        need(b.length, at, 8, name);
         out[name] = b.readDoubleLE(at);
         at += 8;
         break;
       case 'path':
-      case 'text':
-        out[name] = string(kind, name);
+      case 'text': {
+        const [v, next] = readString(b, at, kind, name);
+        out[name] = v;
+        at = next;
         break;
+      }
       case 'bytes':
         out[name] = Buffer.from(b.subarray(at));
         at = b.length;
         break;
       case 'entries': {
-        need(4, name);
+        need(b.length, at, 4, name);
         const count = b.readUInt32LE(at);
         at += 4;
         // Each entry takes at least 6 bytes: refuse counts the message cannot hold.
         if (count > MAX_ENTRIES || count * 6 > b.length - at) throw bad(`${name}: ${count} entries cannot fit`);
         const entries: Entry[] = [];
-        for (let i = 0; i < count; i++) {
-          need(1, name);
+        for (let e = 0; e < count; e++) {
+          need(b.length, at, 1, name);
           const type = b[at] as number;
-          at += 1;
-          entries.push({ type, name: string('path', 'entry name') });
+          const [entryName, next] = readString(b, at + 1, 'path', 'entry name');
+          entries.push({ type, name: entryName });
+          at = next;
         }
         out[name] = entries;
         break;
