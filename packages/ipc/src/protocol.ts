@@ -228,13 +228,6 @@ function stringSize(s: string, kind: 'path' | 'text', name: string): number {
   return n;
 }
 
-function checkString(bytes: Uint8Array, kind: 'path' | 'text', name: string): void {
-  if (bytes.length > MAX_PATH || (kind === 'path' && bytes.length === 0)) {
-    throw bad(`${name} must be ${kind === 'path' ? '1' : '0'}..${MAX_PATH} bytes, got ${bytes.length}`);
-  }
-  if (bytes.includes(0)) throw bad(`${name} contains a NUL byte`);
-}
-
 /** Throws unless `n` more bytes follow `at` in a message of `length` bytes. */
 function need(length: number, at: number, n: number, name: string): void {
   if (at + n > length) throw bad(`message ends inside field ${name}`);
@@ -246,10 +239,19 @@ function readString(b: Buffer, at: number, kind: 'path' | 'text', name: string):
   const len = b.readUInt32LE(at);
   at += 4;
   need(b.length, at, len, name);
-  const bytes = b.subarray(at, at + len);
-  checkString(bytes, kind, name);
+  const end = at + len;
+  if (len > MAX_PATH || (kind === 'path' && len === 0)) throw bad(`${name} must be ${kind === 'path' ? '1' : '0'}..${MAX_PATH} bytes, got ${len}`);
+  // One pass for NUL and ASCII: names are short and mostly ASCII, which
+  // needs no UTF-8 decoding (a listing decodes hundreds of them).
+  let ascii = true;
+  for (let i = at; i < end; i++) {
+    const c = b[i]!;
+    if (c === 0) throw bad(`${name} contains a NUL byte`);
+    if (c >= 0x80) ascii = false;
+  }
+  if (ascii) return [b.toString('latin1', at, end), end];
   try {
-    return [utf8.decode(bytes), at + len];
+    return [utf8.decode(b.subarray(at, end)), end];
   } catch {
     throw bad(`${name} is not valid UTF-8`);
   }
