@@ -5,6 +5,8 @@
 //   bindfs      node:fs on a FUSE passthrough of that directory (Debian's bindfs)
 //   unionfs     node:fs on unionfs-fuse (an upper over a lower directory)
 //   iolib       iolib -> I/O service (polytropon-ioservice) -> local libservice, on the same kind of directory
+//               (the service answers a plain local directory natively: see @polytropon/ioservice's README)
+//   iolib/js    the same through a service with `nativeLocal: false` (every request in JavaScript)
 //   iolib/union iolib -> I/O service -> union (upper over lower) -> local
 // Interleaved rounds in a rotated order, medians, ratios. Then throughput
 // of stat with 1, 2 and 4 worker threads through iolib.
@@ -93,29 +95,33 @@ if (!isMainThread) {
   const bindMnt = fuse('bindfs', [kernelDir], join(base, 'bindfs'));
   const unionMnt = fuse('unionfs-fuse', ['-o', 'cow', `${upper2}=RW:${lower}=RO`], join(base, 'unionfs'));
 
-  // The I/O service, as its own process.
-  const endpoint = `iolib-bench-${process.pid}`;
-  const config = join(base, 'service.json');
-  fs.writeFileSync(
-    config,
-    JSON.stringify({
-      endpoint,
-      instances: {
-        local: { type: 'local', root: serviceDir },
-        union: { type: 'union', upper: { type: 'local', root: upper }, lowers: [{ type: 'local', root: lower }] },
-      },
-    }),
-  );
+  // The I/O services, each as its own process: the default one, and one
+  // answering everything in JavaScript.
   const cli = fileURLToPath(new URL('../../ioservice/dist/cli.js', import.meta.url));
-  const service = spawn(process.execPath, [cli, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await once(service.stdout, 'data');
-  const mounts = { '/mnt/pool/local': `${endpoint}/local`, '/mnt/pool/union': `${endpoint}/union` };
+  const services = [];
+  async function startService(endpoint, instances, extra = {}) {
+    const config = join(base, `${endpoint}.json`);
+    fs.writeFileSync(config, JSON.stringify({ endpoint, instances, ...extra }));
+    const service = spawn(process.execPath, [cli, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await once(service.stdout, 'data');
+    services.push(service);
+  }
+  const endpoint = `iolib-bench-${process.pid}`;
+  await startService(endpoint, {
+    local: { type: 'local', root: serviceDir },
+    union: { type: 'union', upper: { type: 'local', root: upper }, lowers: [{ type: 'local', root: lower }] },
+  });
+  const jsDir = dir('service-js');
+  populate(jsDir);
+  await startService(`${endpoint}-js`, { local: { type: 'local', root: jsDir } }, { nativeLocal: false });
+  const mounts = { '/mnt/pool/local': `${endpoint}/local`, '/mnt/pool/union': `${endpoint}/union`, '/mnt/pool/js': `${endpoint}-js/local` };
   const lib = createIoLibrary({ mounts });
 
   const peers = { kernel: operations(fs, kernelDir) };
   if (bindMnt) peers.bindfs = operations(fs, bindMnt);
   if (unionMnt) peers.unionfs = operations(fs, unionMnt);
   peers.iolib = operations(lib, '/mnt/pool/local');
+  peers['iolib/js'] = operations(lib, '/mnt/pool/js');
   peers['iolib/union'] = operations(lib, '/mnt/pool/union');
 
   function time(op) {
@@ -131,7 +137,7 @@ if (!isMainThread) {
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const names = Object.keys(peers);
   console.log(`# median µs per operation, ${ROUNDS} interleaved rounds of ${MS} ms; node ${process.version}`);
-  console.log('operation'.padEnd(18) + names.map((n) => n.padStart(12)).join('') + '   kernel/iolib   bindfs/iolib  unionfs/iolib-union');
+  console.log('operation'.padEnd(18) + names.map((n) => n.padStart(12)).join('') + '   kernel/iolib   bindfs/iolib  unionfs/iolib-union  js/native');
   for (const op of Object.keys(peers.kernel)) {
     const by = Object.fromEntries(names.map((n) => [n, []]));
     for (const n of names) time(peers[n][op]); // warm
@@ -141,7 +147,7 @@ if (!isMainThread) {
     }
     const m = Object.fromEntries(names.map((n) => [n, median(by[n])]));
     const ratio = (a, b) => (m[a] === undefined || m[b] === undefined ? '-' : `${(m[a] / m[b]).toFixed(2)}x`);
-    console.log(op.padEnd(18) + names.map((n) => m[n].toFixed(1).padStart(12)).join('') + ratio('kernel', 'iolib').padStart(15) + ratio('bindfs', 'iolib').padStart(15) + ratio('unionfs', 'iolib/union').padStart(21));
+    console.log(op.padEnd(18) + names.map((n) => m[n].toFixed(1).padStart(12)).join('') + ratio('kernel', 'iolib').padStart(15) + ratio('bindfs', 'iolib').padStart(15) + ratio('unionfs', 'iolib/union').padStart(21) + ratio('iolib/js', 'iolib').padStart(11));
   }
 
   // Throughput with worker threads, each with its own clients of the service.
@@ -161,8 +167,10 @@ if (!isMainThread) {
   }
 
   await lib.detach();
-  service.kill('SIGTERM');
-  await once(service, 'exit');
+  for (const service of services) {
+    service.kill('SIGTERM');
+    await once(service, 'exit');
+  }
   // Lazily: the peers still hold their pread descriptors.
   for (const m of fuseMounts) execFileSync('fusermount', ['-u', '-z', m]);
   fs.rmSync(base, { recursive: true, force: true });
