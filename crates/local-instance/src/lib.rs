@@ -157,33 +157,33 @@ impl Instances {
         if self.instances.remove(name).is_none() {
             return false;
         }
-        let processes = &mut self.processes;
-        self.handles.retain(|_, f| {
-            let keep = f.instance != name;
-            if !keep {
-                if let Some(p) = processes.get_mut(&f.pid) {
-                    p.here -= 1;
-                }
-            }
-            keep
-        });
+        self.close_where(|f| f.instance == name);
         true
     }
 
     /// A process is gone (its last client detached or died): closes its
     /// handles here and forgets it.
     pub fn close_process(&mut self, pid: u32) {
-        let instances = &mut self.instances;
-        self.handles.retain(|_, f| {
-            let keep = f.pid != pid;
-            if !keep {
-                if let Some(i) = instances.get_mut(&f.instance) {
-                    i.open -= 1;
-                }
-            }
-            keep
-        });
+        self.close_where(|f| f.pid == pid);
         self.processes.remove(&pid);
+    }
+
+    /// Closes the handles `close` picks, keeping the counts of their
+    /// instances and processes.
+    fn close_where(&mut self, close: impl Fn(&OpenFile) -> bool) {
+        let (instances, processes) = (&mut self.instances, &mut self.processes);
+        self.handles.retain(|_, f| {
+            if !close(f) {
+                return true;
+            }
+            if let Some(i) = instances.get_mut(&f.instance) {
+                i.open -= 1;
+            }
+            if let Some(p) = processes.get_mut(&f.pid) {
+                p.here -= 1;
+            }
+            false
+        });
     }
 
     /// A client is gone: it may be reported again if its id ever comes back.
