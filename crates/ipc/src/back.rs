@@ -530,19 +530,28 @@ impl Waiter {
     /// Sleeps until a request queue is non-empty, the service closes, or
     /// `timeout` passes; true when requests wait.
     pub fn wait(&self, timeout: Duration) -> bool {
+        self.wait_unless(timeout, || false)
+    }
+
+    /// [`Waiter::wait`], except that it does not sleep while `ready`
+    /// holds: work of the service's own that another thread finishes and
+    /// announces with [`Waiter::wake`] after making `ready` true (no wake
+    /// is lost between the check and the sleep).
+    pub fn wait_unless(&self, timeout: Duration, ready: impl Fn() -> bool) -> bool {
         let pending = || self.queues.iter().any(|q| !q.is_empty());
         let h = self.ch.header();
         let bell = h.doorbell.load(Acquire);
         h.sleeping.store(1, SeqCst);
         fence(SeqCst);
-        if !pending() && h.state.load(Acquire) != STOPPED {
+        if !pending() && !ready() && h.state.load(Acquire) != STOPPED {
             futex_wait(&h.doorbell, bell, timeout);
         }
         h.sleeping.store(0, Relaxed);
         pending()
     }
 
-    /// Wakes a thread in [`Waiter::wait`] (used when closing).
+    /// Wakes a thread in [`Waiter::wait`] (used when closing, and by
+    /// [`Waiter::wait_unless`]'s other threads).
     pub fn wake(&self) {
         let h = self.ch.header();
         h.doorbell.fetch_add(1, Release);

@@ -16,6 +16,7 @@
 //! same confinement (see [`root`]), node:fs's attributes and entry order,
 //! and the same errors, as `-errno`.
 
+mod flusher;
 pub mod root;
 pub mod wire;
 
@@ -23,9 +24,12 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+pub use flusher::{Done, Notify};
 pub use root::Root;
+use flusher::Flusher;
 
 /// Latency buckets: powers of two microseconds, as @polytropon/ioservice's stats.ts.
 pub const BUCKETS: usize = 31;
@@ -103,7 +107,8 @@ struct Instance {
 struct OpenFile {
     pid: u32,
     instance: String,
-    fd: OwnedFd,
+    /// Shared with a flushing thread while a flush runs.
+    fd: Arc<OwnedFd>,
 }
 
 /// Open handles of one process, here and (as JavaScript reports) there.
@@ -116,7 +121,7 @@ struct Process {
 /// The local-directory instances of one service, by name (the first
 /// component of a request's path), the handles opened on them per process,
 /// and counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Instances {
     instances: HashMap<String, Instance>,
     handles: HashMap<u64, OpenFile>,
@@ -130,14 +135,46 @@ pub struct Instances {
     /// Set while the service stops: every request goes to its handler, which refuses it.
     pub stopping: bool,
     reply: Vec<u8>,
+    flusher: Flusher,
 }
 
-/// A request's outcome: an errno, or 0 with the reply in `Instances::reply`.
+/// What [`Instances::serve`] did with a request.
+#[derive(Debug, PartialEq)]
+pub enum Served<'a> {
+    /// Not one of ours: the JavaScript handler must answer it.
+    Pass,
+    /// Answered: the status (`-errno` on failure) and the reply (empty on failure).
+    Reply(i64, &'a [u8]),
+    /// Taken: it finishes on another thread ([`Instances::finished`] gives its status).
+    Later,
+}
+
+/// A request's outcome: `None` to pass it on, `Some(errno)`, or `Some(0)`
+/// with the reply in `Instances::reply`.
 type Outcome = Option<i32>;
 
+/// A reply buffer that grew past this is given back after the request.
+const KEEP_REPLY: usize = 1 << 20;
+/// More entries than a listing reply may carry (MAX_ENTRIES in protocol.ts).
+const MAX_ENTRIES: usize = 1 << 20;
+
 impl Instances {
-    pub fn new(limits: Limits) -> Instances {
-        Instances { limits, next_handle: HANDLE_BASE, ..Instances::default() }
+    /// No instances yet. `notify` is called (from another thread) when a
+    /// flush finished, to wake the service's loop if it sleeps.
+    pub fn new(limits: Limits, notify: Notify) -> Instances {
+        Instances {
+            instances: HashMap::new(),
+            handles: HashMap::new(),
+            processes: HashMap::new(),
+            next_handle: HANDLE_BASE,
+            limits,
+            counters: Default::default(),
+            clients: HashSet::new(),
+            unreported: Vec::new(),
+            stopping: false,
+            reply: Vec::new(),
+            flusher: Flusher::new(notify),
+        }
     }
 
     /// Serves the directory `root` as the instance `name`, with at most
@@ -159,6 +196,15 @@ impl Instances {
         }
         self.close_where(|f| f.instance == name);
         true
+    }
+
+    /// Stops answering for every instance and closes every handle (the
+    /// service stops).
+    pub fn unmount_all(&mut self) {
+        let names: Vec<String> = self.instances.keys().cloned().collect();
+        for n in names {
+            self.unmount(&n);
+        }
     }
 
     /// A process is gone (its last client detached or died): closes its
@@ -219,32 +265,62 @@ impl Instances {
     }
 
     /// Answers a request of `client` of process `pid` if it is one of this
-    /// crate's, for one of its instances or handles: `Some((status,
-    /// reply))`, with `-errno` on failure and an empty reply then. `None`:
-    /// the JavaScript handler must answer it.
-    pub fn serve(&mut self, client: u64, pid: u32, opcode: u32, payload: &[u8]) -> Option<(i64, &[u8])> {
-        let slot = OPCODES.iter().position(|&o| o == opcode)?;
+    /// crate's, for one of its instances or handles. `tag` names the request
+    /// to [`Instances::finished`] when it finishes later (a flush).
+    pub fn serve(&mut self, tag: u64, client: u64, pid: u32, opcode: u32, payload: &[u8]) -> Served<'_> {
+        let Some(slot) = OPCODES.iter().position(|&o| o == opcode) else { return Served::Pass };
         if self.stopping {
-            return None;
+            return Served::Pass;
         }
         let t0 = Instant::now();
         self.reply.clear();
+        if self.reply.capacity() > KEEP_REPLY {
+            self.reply = Vec::new();
+        }
         let outcome = match opcode {
             wire::STAT | wire::LSTAT | wire::READDIR => self.lookup(opcode, payload),
             wire::OPEN => self.open(pid, payload),
+            wire::FSYNC | wire::FDATASYNC => match self.flush(tag, pid, opcode, payload) {
+                Some(()) => {
+                    self.seen(client, pid);
+                    return Served::Later;
+                }
+                None => None,
+            },
             _ => self.by_handle(pid, opcode, payload),
         };
-        // Not ours, or a lookup the kernel kept racing with renames, or a
-        // result the protocol cannot carry from here: the handler answers.
-        let errno = outcome.filter(|&e| e != libc::EAGAIN)?;
+        let Some(errno) = outcome else { return Served::Pass };
         if errno != 0 {
             self.reply.clear();
         }
+        self.seen(client, pid);
+        self.counters[slot].record(t0.elapsed().as_secs_f64() * 1e6, errno != 0);
+        Served::Reply(-i64::from(errno), &self.reply)
+    }
+
+    /// Flushes finished since the last call, as (tag, status), counted.
+    pub fn finished(&mut self) -> Vec<(u64, i64)> {
+        let done = self.flusher.finished();
+        let mut out = Vec::with_capacity(done.len());
+        for d in done {
+            let opcode = if d.datasync { wire::FDATASYNC } else { wire::FSYNC };
+            if let Some(slot) = OPCODES.iter().position(|&o| o == opcode) {
+                self.counters[slot].record(d.us, d.errno != 0);
+            }
+            out.push((d.tag, -i64::from(d.errno)));
+        }
+        out
+    }
+
+    /// The list flushing threads add to, for a sleeper's check that nothing finished.
+    pub fn finished_list(&self) -> Arc<Mutex<Vec<Done>>> {
+        self.flusher.finished_list()
+    }
+
+    fn seen(&mut self, client: u64, pid: u32) {
         if self.clients.insert(client) {
             self.unreported.push((client, pid));
         }
-        self.counters[slot].record(t0.elapsed().as_secs_f64() * 1e6, errno != 0);
-        Some((-i64::from(errno), &self.reply))
     }
 
     /// The instance and the path within it of a request path ('/name/rest' or '/name').
@@ -261,16 +337,21 @@ impl Instances {
     fn lookup(&mut self, opcode: u32, payload: &[u8]) -> Outcome {
         let (name, inner) = self.route(wire::path_request(payload)?)?;
         let root = &self.instances[name].root;
-        match opcode {
+        let outcome = match opcode {
             wire::READDIR => match root.readdir(&inner) {
+                // The handler refuses a listing the protocol cannot carry.
+                Ok(entries) if entries.len() > MAX_ENTRIES => Some(libc::EINVAL),
+                // A name that is not UTF-8: node:fs shows it lossily; the handler does that.
                 Ok(entries) => wire::entries_result(&entries, &mut self.reply).then_some(0),
                 Err(e) => Some(e),
             },
             _ => match root.stat(&inner, opcode == wire::STAT) {
-                Ok(a) => wire::stat_result(&a, &mut self.reply).then_some(0),
+                Ok(a) => Some(stat_reply(&a, &mut self.reply)),
                 Err(e) => Some(e),
             },
-        }
+        };
+        // A lookup the kernel kept racing with renames: the handler's.
+        outcome.filter(|&e| e != libc::EAGAIN)
     }
 
     fn open(&mut self, pid: u32, payload: &[u8]) -> Outcome {
@@ -296,12 +377,14 @@ impl Instances {
             return Some(libc::EMFILE);
         }
         match inst.root.open_file(&inner, flags, mode) {
+            // The kernel kept racing with renames: the handler's.
+            Err(libc::EAGAIN) => None,
             Ok(fd) => {
                 inst.open += 1;
                 self.processes.entry(pid).or_default().here += 1;
                 let handle = self.next_handle;
                 self.next_handle += 1;
-                self.handles.insert(handle, OpenFile { pid, instance: name.to_string(), fd });
+                self.handles.insert(handle, OpenFile { pid, instance: name.to_string(), fd: Arc::new(fd) });
                 wire::int_result(handle, &mut self.reply);
                 Some(0)
             }
@@ -309,53 +392,85 @@ impl Instances {
         }
     }
 
+    /// The handle a request names, if it is ours and its process's. Not
+    /// ours (another process's, closed, or the handler's own): the handler
+    /// answers, EBADF.
+    fn handle(&self, pid: u32, handle: i64) -> Option<u64> {
+        let h = u64::try_from(handle).ok()?;
+        self.handles.get(&h).filter(|f| f.pid == pid).map(|_| h)
+    }
+
+    /// Hands a flush of one of our handles to the flushing threads.
+    fn flush(&mut self, tag: u64, pid: u32, opcode: u32, payload: &[u8]) -> Option<()> {
+        let mut f = wire::Fields::new(payload)?;
+        let handle = f.int()?;
+        if !f.end() {
+            return None;
+        }
+        let file = &self.handles[&self.handle(pid, handle)?];
+        self.flusher.flush(tag, file.fd.clone(), opcode == wire::FDATASYNC);
+        Some(())
+    }
+
+    /// The requests on a handle of ours. Each is decoded whole first (what
+    /// does not decode is the handler's: EBADMSG); once it names our
+    /// handle, it is answered here, whatever happens.
     fn by_handle(&mut self, pid: u32, opcode: u32, payload: &[u8]) -> Outcome {
         let mut f = wire::Fields::new(payload)?;
-        let handle = u64::try_from(f.int()?).ok()?;
-        // Another process's handle, or one not (or no longer) ours: the
-        // handler's, which answers EBADF.
-        let file = self.handles.get(&handle).filter(|h| h.pid == pid)?;
-        let fd = file.fd.as_raw_fd();
+        let handle = f.int()?;
         let done = |rc: isize| if rc < 0 { Some(errno()) } else { Some(0) };
         match opcode {
             wire::CLOSE => {
                 if !f.end() {
                     return None;
                 }
-                let file = self.handles.remove(&handle)?;
+                let file = self.handles.remove(&self.handle(pid, handle)?)?;
                 if let Some(i) = self.instances.get_mut(&file.instance) {
                     i.open -= 1;
                 }
                 if let Some(p) = self.processes.get_mut(&pid) {
                     p.here -= 1;
                 }
-                // close(2) reports errors of writes the kernel kept (NFS...).
-                let raw = file.fd.into_raw_fd();
-                // SAFETY: `raw` was owned by `file`, released just above.
-                done(unsafe { libc::close(raw) } as isize)
+                match Arc::try_unwrap(file.fd) {
+                    Ok(fd) => {
+                        // close(2) reports errors of writes the kernel kept (NFS...).
+                        let raw = fd.into_raw_fd();
+                        // SAFETY: `raw` was owned by `fd`, released just above.
+                        done(unsafe { libc::close(raw) } as isize)
+                    }
+                    // A flush still runs on it: the descriptor closes when it ends.
+                    Err(_) => Some(0),
+                }
             }
             wire::READ => {
                 let (length, position) = (f.u32()? as usize, f.int()?);
                 if !f.end() {
                     return None;
                 }
+                let fd = self.handles[&self.handle(pid, handle)?].fd.as_raw_fd();
                 if length > self.limits.read_bytes {
                     return Some(libc::EINVAL);
                 }
                 self.reply.push(wire::PROTOCOL_VERSION);
-                self.reply.resize(1 + length, 0);
-                let buf = self.reply[1..].as_mut_ptr().cast();
-                // SAFETY: `buf` has `length` writable bytes; `fd` is open.
+                // node:fs reads nothing, and calls nothing, for 0 bytes.
+                if length == 0 {
+                    return Some(0);
+                }
+                self.reply.reserve(length);
+                let buf = self.reply.spare_capacity_mut().as_mut_ptr().cast();
+                // SAFETY: `buf` has room for `length` bytes (reserved above); `fd` is open.
                 let n = unsafe { if position < 0 { libc::read(fd, buf, length) } else { libc::pread(fd, buf, length, position) } };
                 if n < 0 {
                     return Some(errno());
                 }
-                self.reply.truncate(1 + n as usize);
+                // SAFETY: the kernel wrote `n` <= `length` bytes after the version byte.
+                unsafe { self.reply.set_len(1 + n as usize) };
                 Some(0)
             }
             wire::WRITE => {
                 let position = f.int()?;
                 let data = f.rest();
+                let fd = self.handles[&self.handle(pid, handle)?].fd.as_raw_fd();
                 let buf = data.as_ptr().cast();
                 // SAFETY: `data` is a valid slice; `fd` is open.
                 let n = unsafe { if position < 0 { libc::write(fd, buf, data.len()) } else { libc::pwrite(fd, buf, data.len(), position) } };
@@ -369,8 +484,9 @@ impl Instances {
                 if !f.end() {
                     return None;
                 }
+                let fd = self.handles[&self.handle(pid, handle)?].fd.as_raw_fd();
                 match root::fstat(fd) {
-                    Ok(a) => wire::stat_result(&a, &mut self.reply).then_some(0),
+                    Ok(a) => Some(stat_reply(&a, &mut self.reply)),
                     Err(e) => Some(e),
                 }
             }
@@ -379,21 +495,26 @@ impl Instances {
                 if !f.end() {
                     return None;
                 }
+                let fd = self.handles[&self.handle(pid, handle)?].fd.as_raw_fd();
                 if length < 0 {
                     return Some(libc::EINVAL);
                 }
                 // SAFETY: plain call on an open descriptor.
                 done(unsafe { libc::ftruncate(fd, length) } as isize)
             }
-            wire::FSYNC | wire::FDATASYNC => {
-                if !f.end() {
-                    return None;
-                }
-                // SAFETY: plain calls on an open descriptor.
-                done(unsafe { if opcode == wire::FSYNC { libc::fsync(fd) } else { libc::fdatasync(fd) } } as isize)
-            }
             _ => None,
         }
+    }
+}
+
+/// A stat reply, or EINVAL where a value is beyond the protocol's integers
+/// (what the handler answers then: its encoder refuses the record).
+fn stat_reply(a: &wire::Attributes, reply: &mut Vec<u8>) -> i32 {
+    if wire::stat_result(a, reply) {
+        0
+    } else {
+        reply.clear();
+        libc::EINVAL
     }
 }
 

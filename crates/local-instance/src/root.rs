@@ -121,17 +121,16 @@ impl Root {
             if name == b"." || name == b".." {
                 continue;
             }
-            let kind = if kind == libc::DT_UNKNOWN {
-                // Some filesystems do not say; node:fs then asks lstat.
-                // SAFETY: `name` is a NUL-terminated entry name of `dir`.
-                let n = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
-                // SAFETY: `dir.0` is open; dirfd gives its descriptor.
-                match statx(unsafe { libc::dirfd(dir.0) }, n, libc::AT_SYMLINK_NOFOLLOW) {
-                    Ok(a) => ((a.mode >> 12) & 0xf) as u8,
-                    Err(_) => libc::DT_UNKNOWN,
+            let kind = match kind {
+                libc::DT_FIFO | libc::DT_CHR | libc::DT_DIR | libc::DT_BLK | libc::DT_REG | libc::DT_LNK | libc::DT_SOCK => kind,
+                // The filesystem does not say (or says something else, as a
+                // whiteout): node:fs then asks lstat, and fails with it.
+                _ => {
+                    // SAFETY: the entry's name is NUL-terminated, valid until the next readdir64.
+                    let n = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
+                    // SAFETY: `dir.0` is open; dirfd gives its descriptor.
+                    ((statx(unsafe { libc::dirfd(dir.0) }, n, libc::AT_SYMLINK_NOFOLLOW)?.mode >> 12) & 0xf) as u8
                 }
-            } else {
-                kind
             };
             out.push((kind, name.to_vec()));
         }

@@ -2,6 +2,8 @@ use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use super::*;
 
 /// A scratch tree: `<tmp>/root` served, `<tmp>/outside` beside it.
@@ -33,7 +35,7 @@ impl Tree {
     }
 
     fn instances(&self) -> Instances {
-        let mut i = Instances::new(Limits::default());
+        let mut i = Instances::new(Limits::default(), Arc::new(|| {}));
         i.mount("vol", &self.root(), 1000).unwrap();
         i
     }
@@ -54,7 +56,7 @@ fn request(path: &str) -> Vec<u8> {
 
 /// (status, ino, size, mode) of a stat reply.
 fn stat(i: &mut Instances, opcode: u32, path: &str) -> (i64, u64, u64, u32) {
-    let (status, reply) = i.serve(1, 100, opcode, &request(path)).expect("answered");
+    let (status, reply) = ask(i, 100, opcode, &request(path)).expect("answered");
     if status < 0 {
         assert!(reply.is_empty());
         return (status, 0, 0, 0);
@@ -64,7 +66,7 @@ fn stat(i: &mut Instances, opcode: u32, path: &str) -> (i64, u64, u64, u32) {
 }
 
 fn names(i: &mut Instances, path: &str) -> Result<Vec<(u8, String)>, i64> {
-    let (status, reply) = i.serve(1, 100, wire::READDIR, &request(path)).expect("answered");
+    let (status, reply) = ask(i, 100, wire::READDIR, &request(path)).expect("answered");
     if status < 0 {
         return Err(status);
     }
@@ -148,16 +150,16 @@ fn readdir_lists_sorted_with_types() {
 fn what_is_not_its_own_goes_to_the_handler() {
     let t = Tree::new("pass");
     let mut i = t.instances();
-    assert!(i.serve(1, 100, wire::STAT, &request("/other/x")).is_none(), "another instance");
-    assert!(i.serve(1, 100, wire::STAT, &request("vol/x")).is_none(), "a relative path");
-    assert!(i.serve(1, 100, wire::STAT, &request("//vol")).is_none());
-    assert!(i.serve(1, 100, 1, &request("/vol/data/f")).is_none(), "an opcode not answered here");
-    assert!(i.serve(1, 100, wire::STAT, &request("/vol/data/f")[..6]).is_none(), "a request that does not decode");
+    assert!(ask(&mut i, 100, wire::STAT, &request("/other/x")).is_none(), "another instance");
+    assert!(ask(&mut i, 100, wire::STAT, &request("vol/x")).is_none(), "a relative path");
+    assert!(ask(&mut i, 100, wire::STAT, &request("//vol")).is_none());
+    assert!(ask(&mut i, 100, 1, &request("/vol/data/f")).is_none(), "an opcode not answered here");
+    assert!(ask(&mut i, 100, wire::STAT, &request("/vol/data/f")[..6]).is_none(), "a request that does not decode");
     i.stopping = true;
-    assert!(i.serve(1, 100, wire::STAT, &request("/vol/data/f")).is_none(), "a stopping service refuses in its handler");
+    assert!(ask(&mut i, 100, wire::STAT, &request("/vol/data/f")).is_none(), "a stopping service refuses in its handler");
     i.stopping = false;
     assert!(i.unmount("vol"));
-    assert!(i.serve(1, 100, wire::STAT, &request("/vol/data/f")).is_none(), "an unmounted instance");
+    assert!(ask(&mut i, 100, wire::STAT, &request("/vol/data/f")).is_none(), "an unmounted instance");
     assert!(i.mount("vol", "/nonexistent/polytropon", 1).is_err());
     assert!(i.mount("vol", t.0.join("root/data/f").to_str().unwrap(), 1).is_err(), "a root must be a directory");
 }
@@ -184,8 +186,8 @@ proptest::proptest! {
         });
         TREE.with(|(_, i)| {
             let mut i = i.borrow_mut();
-            let _ = i.serve(1, 100, opcode, &bytes);
-            if let Some((status, reply)) = i.serve(1, 100, opcode, &request(&format!("/vol/{tail}"))) {
+            let _ = ask(&mut i, 100, opcode, &bytes);
+            if let Some((status, reply)) = ask(&mut i, 100, opcode, &request(&format!("/vol/{tail}"))) {
                 proptest::prop_assert!(status == 0 || reply.is_empty());
             }
             Ok(())
@@ -221,8 +223,31 @@ mod req {
     }
 }
 
+/// Serves a request that is answered at once (or passed on: None).
+fn ask(i: &mut Instances, pid: u32, opcode: u32, payload: &[u8]) -> Option<(i64, Vec<u8>)> {
+    match i.serve(0, 1, pid, opcode, payload) {
+        Served::Pass => None,
+        Served::Reply(status, reply) => Some((status, reply.to_vec())),
+        Served::Later => panic!("opcode {opcode} finished later"),
+    }
+}
+
+/// A flush: taken, then finished on a flushing thread; its status.
+fn flush(i: &mut Instances, pid: u32, opcode: u32, h: u64) -> i64 {
+    assert_eq!(i.serve(42, 1, pid, opcode, &req::handle(h)), Served::Later);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(&(tag, status)) = i.finished().first() {
+            assert_eq!(tag, 42);
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the flush finished");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 fn open(i: &mut Instances, pid: u32, path: &str, flags: i32) -> Result<u64, i64> {
-    let (status, reply) = i.serve(1, pid, wire::OPEN, &req::open(path, flags, 0o644)).expect("answered");
+    let (status, reply) = ask(i, pid, wire::OPEN, &req::open(path, flags, 0o644)).expect("answered");
     if status < 0 {
         return Err(status);
     }
@@ -236,24 +261,36 @@ fn files_open_read_write_and_close_here() {
     let h = open(&mut i, 100, "/vol/data/new", libc::O_RDWR | libc::O_CREAT | libc::O_EXCL).unwrap();
     assert!(h >= HANDLE_BASE);
     assert_eq!(fs::metadata(t.0.join("root/data/new")).unwrap().mode() & 0o777, 0o644 & !umask());
-    let (status, reply) = i.serve(1, 100, wire::WRITE, &req::write(h, -1, b"hello world")).unwrap();
+    let (status, reply) = ask(&mut i, 100, wire::WRITE, &req::write(h, -1, b"hello world")).unwrap();
     assert_eq!((status, reply[1..9].to_vec()), (0, 11u64.to_le_bytes().to_vec()));
-    let (_, reply) = i.serve(1, 100, wire::READ, &req::read(h, 5, 6)).unwrap();
+    let (_, reply) = ask(&mut i, 100, wire::READ, &req::read(h, 5, 6)).unwrap();
     assert_eq!(&reply[1..], b"world", "pread at a position");
-    let (_, reply) = i.serve(1, 100, wire::READ, &req::read(h, 100, -1)).unwrap();
+    let (_, reply) = ask(&mut i, 100, wire::READ, &req::read(h, 100, -1)).unwrap();
     assert_eq!(&reply[1..], b"", "read at the handle's position: at the end");
-    assert_eq!(i.serve(1, 100, wire::FTRUNCATE, &req::truncate(h, 5)).unwrap().0, 0);
-    assert_eq!(i.serve(1, 100, wire::FTRUNCATE, &req::truncate(h, -1)).unwrap().0, -i64::from(libc::EINVAL));
-    assert_eq!(i.serve(1, 100, wire::FSYNC, &req::handle(h)).unwrap().0, 0);
-    assert_eq!(i.serve(1, 100, wire::FDATASYNC, &req::handle(h)).unwrap().0, 0);
-    let (status, reply) = i.serve(1, 100, wire::FSTAT, &req::handle(h)).unwrap();
+    assert_eq!(ask(&mut i, 100, wire::FTRUNCATE, &req::truncate(h, 5)).unwrap().0, 0);
+    assert_eq!(ask(&mut i, 100, wire::FTRUNCATE, &req::truncate(h, -1)).unwrap().0, -i64::from(libc::EINVAL));
+    assert_eq!(flush(&mut i, 100, wire::FSYNC, h), 0);
+    assert_eq!(flush(&mut i, 100, wire::FDATASYNC, h), 0);
+    assert_eq!(i.serve(7, 1, 200, wire::FSYNC, &req::handle(h)), Served::Pass, "another process's handle");
+    // A flush in flight keeps the descriptor open through a close.
+    let w = open(&mut i, 100, "/vol/data/new", libc::O_WRONLY).unwrap();
+    assert_eq!(ask(&mut i, 100, wire::READ, &req::read(w, 0, 0)).unwrap(), (0, vec![wire::PROTOCOL_VERSION]), "0 bytes: no system call (node:fs), so no EBADF");
+    assert_eq!(ask(&mut i, 100, wire::READ, &req::read(w, 1, 0)).unwrap().0, -i64::from(libc::EBADF), "1 byte of a write-only file");
+    assert_eq!(i.serve(43, 1, 100, wire::FSYNC, &req::handle(w)), Served::Later);
+    assert_eq!(ask(&mut i, 100, wire::CLOSE, &req::handle(w)).unwrap().0, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while i.finished() != vec![(43, 0)] {
+        assert!(std::time::Instant::now() < deadline, "the flush finished");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let (status, reply) = ask(&mut i, 100, wire::FSTAT, &req::handle(h)).unwrap();
     assert_eq!((status, u64::from_le_bytes(reply[45..53].try_into().unwrap())), (0, 5));
-    assert_eq!(i.serve(1, 100, wire::READ, &req::read(h, 65 << 20, 0)).unwrap().0, -i64::from(libc::EINVAL), "beyond the read limit");
+    assert_eq!(ask(&mut i, 100, wire::READ, &req::read(h, 65 << 20, 0)).unwrap().0, -i64::from(libc::EINVAL), "beyond the read limit");
     assert_eq!(fs::read(t.0.join("root/data/new")).unwrap(), b"hello");
     assert_eq!(i.handles_here(100), 1);
-    assert!(i.serve(1, 200, wire::READ, &req::read(h, 5, 0)).is_none(), "another process's handle is the handler's (EBADF)");
-    assert_eq!(i.serve(1, 100, wire::CLOSE, &req::handle(h)).unwrap().0, 0);
-    assert!(i.serve(1, 100, wire::READ, &req::read(h, 5, 0)).is_none(), "a closed handle is the handler's (EBADF)");
+    assert!(ask(&mut i, 200, wire::READ, &req::read(h, 5, 0)).is_none(), "another process's handle is the handler's (EBADF)");
+    assert_eq!(ask(&mut i, 100, wire::CLOSE, &req::handle(h)).unwrap().0, 0);
+    assert!(ask(&mut i, 100, wire::READ, &req::read(h, 5, 0)).is_none(), "a closed handle is the handler's (EBADF)");
     assert_eq!((i.handles_here(100), i.open_handles()), (0, 0));
     // The kernel's open(2) rules, confined.
     assert_eq!(open(&mut i, 100, "/vol/rel", libc::O_RDONLY | libc::O_NOFOLLOW), Err(-i64::from(libc::ELOOP)));
@@ -265,27 +302,27 @@ fn files_open_read_write_and_close_here() {
     assert!(t.0.join("root/data/through-up").exists(), "a symlink climbing out lands at the root");
     i.close_process(100);
     assert_eq!(i.open_handles(), 0, "a process gone closes its handles");
-    assert!(i.serve(1, 100, wire::CLOSE, &req::handle(h)).is_none());
+    assert!(ask(&mut i, 100, wire::CLOSE, &req::handle(h)).is_none());
 }
 
 #[test]
 fn what_open_leaves_to_the_handler() {
     let t = Tree::new("open-pass");
     let mut i = t.instances();
-    assert!(i.serve(1, 100, wire::OPEN, &req::open("/vol/data/f", libc::O_RDONLY | 0x4000_0000, 0)).is_none(), "flags openat2 would refuse");
-    assert!(i.serve(1, 100, wire::OPEN, &req::open("/vol/data/f", libc::O_ACCMODE, 0)).is_none());
-    assert!(i.serve(1, 100, wire::OPEN, &req::open("/vol/data/f", libc::O_RDONLY, 0o10000)).is_none(), "mode bits beyond 07777");
-    assert!(i.serve(1, 100, wire::OPEN, &req::open("/other/f", libc::O_RDONLY, 0)).is_none(), "another instance");
+    assert!(ask(&mut i, 100, wire::OPEN, &req::open("/vol/data/f", libc::O_RDONLY | 0x4000_0000, 0)).is_none(), "flags openat2 would refuse");
+    assert!(ask(&mut i, 100, wire::OPEN, &req::open("/vol/data/f", libc::O_ACCMODE, 0)).is_none());
+    assert!(ask(&mut i, 100, wire::OPEN, &req::open("/vol/data/f", libc::O_RDONLY, 0o10000)).is_none(), "mode bits beyond 07777");
+    assert!(ask(&mut i, 100, wire::OPEN, &req::open("/other/f", libc::O_RDONLY, 0)).is_none(), "another instance");
     let mut trailing = req::open("/vol/data/f", libc::O_RDONLY, 0);
     trailing.push(0);
-    assert!(i.serve(1, 100, wire::OPEN, &trailing).is_none(), "bytes trailing");
-    assert!(i.serve(1, 100, wire::CLOSE, &req::handle(5)).is_none(), "the handler's handles");
+    assert!(ask(&mut i, 100, wire::OPEN, &trailing).is_none(), "bytes trailing");
+    assert!(ask(&mut i, 100, wire::CLOSE, &req::handle(5)).is_none(), "the handler's handles");
 }
 
 #[test]
 fn emfile_per_process_counts_both_sides_and_per_instance() {
     let t = Tree::new("emfile");
-    let mut i = Instances::new(Limits { handles_per_process: 3, read_bytes: 1 << 20 });
+    let mut i = Instances::new(Limits { handles_per_process: 3, read_bytes: 1 << 20 }, Arc::new(|| {}));
     i.mount("vol", &t.root(), 4).unwrap();
     let emfile = Err(-i64::from(libc::EMFILE));
     i.set_handles_there(100, 1);

@@ -103,7 +103,8 @@ export class IoService {
   readonly #o: z.output<typeof IoServiceOptions>;
   /** The native end of the channel, when it serves it. */
   readonly #nativeEnd: NativeService | undefined;
-  readonly #nativeNames = new Set<string>();
+  /** Instances the native end serves, and how to stop listening for their libservice's unmount. */
+  readonly #nativeNames = new Map<string, () => void>();
   #serving: Promise<void> | undefined;
   #stopping = false;
   #inFlight = 0;
@@ -152,20 +153,35 @@ export class IoService {
     this.#serveNatively(name, instance);
   }
 
-  /** Hands the lookups of a plain local-directory instance to the native end, when there is one. */
+  /**
+   * Hands a plain local-directory instance to the native end, when there
+   * is one: a LocalLibservice itself (a subclass may change what it does),
+   * with inline system calls. Where the native end cannot serve it (no
+   * openat2, or a seccomp profile that forbids it...), JS does.
+   */
   #serveNatively(name: string, inst: Libservice): void {
     const end = this.#nativeEnd;
-    if (!end || !(inst instanceof LocalLibservice) || inst.syscalls !== 'inline') return;
-    if (!end.mountLocal(name, inst.root, inst.maxHandles)) return;
-    this.#nativeNames.add(name);
+    if (!end || !(inst instanceof LocalLibservice) || Object.getPrototypeOf(inst) !== LocalLibservice.prototype || inst.syscalls !== 'inline') return;
+    let served: boolean;
+    try {
+      served = end.mountLocal(name, inst.root, inst.maxHandles);
+    } catch {
+      served = false;
+    }
+    if (!served) return;
     // A libservice unmounted under the service answers ENOTCONN from then on: in JS.
-    inst.onUnmount(() => {
+    const stop = inst.onUnmount(() => {
       if (this.#instances.get(name) === inst) this.#stopServingNatively(name);
     });
+    this.#nativeNames.set(name, stop);
   }
 
   #stopServingNatively(name: string): void {
-    if (this.#nativeNames.delete(name)) this.#nativeEnd?.unmountLocal(name);
+    const stop = this.#nativeNames.get(name);
+    if (stop === undefined) return;
+    this.#nativeNames.delete(name);
+    stop();
+    this.#nativeEnd?.unmountLocal(name);
   }
 
   /** Removes an instance: requests naming it fail with ENOENT; handles clients hold on it are closed. */
@@ -197,6 +213,7 @@ export class IoService {
     if (this.#inFlight > 0) await new Promise<void>((r) => (this.#drained = r));
     this.#adoptNativeClients();
     for (const c of [...this.#clientPid.keys()]) await this.#forget(c);
+    for (const name of [...this.#nativeNames.keys()]) this.#stopServingNatively(name);
     await this.#back.close();
     await this.#serving;
   }
@@ -213,7 +230,7 @@ export class IoService {
     let openHandles = 0;
     for (const p of this.#processes.values()) openHandles += p.handles.size;
     openHandles += this.#nativeEnd?.openHandles() ?? 0;
-    return { operations, clients: this.#clientPid.size, processes: this.#processes.size, openHandles, inFlight: this.#inFlight, badRequests: this.#badRequests, refusals: this.#back.refusals(), nativeInstances: [...this.#nativeNames] };
+    return { operations, clients: this.#clientPid.size, processes: this.#processes.size, openHandles, inFlight: this.#inFlight, badRequests: this.#badRequests, refusals: this.#back.refusals(), nativeInstances: [...this.#nativeNames.keys()] };
   }
 
   /** A client is gone: when it was its process's last, the process's handles close (here and natively). */
@@ -312,6 +329,11 @@ export class IoService {
         if (proc.handles.size + (this.#nativeEnd?.handlesHere(proc.pid) ?? 0) >= this.#o.maxHandlesPerProcess) refuse('EMFILE');
         const [inst, p] = path();
         const handle = await inst.open(p, num('flags'), num('mode'));
+        if (this.#processes.get(proc.pid) !== proc) {
+          // The process went while its open ran: nobody will close this.
+          await inst.close(handle).catch(() => {});
+          refuse('EBADF');
+        }
         const fd = proc.next++;
         proc.handles.set(fd, { instance: inst, handle });
         this.#countHandles(proc);

@@ -110,6 +110,21 @@ describe('LocalLibservice confinement', () => {
 });
 
 describe('LocalLibservice options and limits', () => {
+  it('tells hosts when it unmounts, once, unless they stopped listening', async () => {
+    const base = await temporaryDirectory('unmount-');
+    const s = await LocalLibservice.create({ root: base.path, maxHandles: 7 });
+    expect([s.syscalls, s.maxHandles]).toEqual(['inline', 7]);
+    const heard: string[] = [];
+    s.onUnmount(() => heard.push('a'));
+    const stop = s.onUnmount(() => heard.push('b'));
+    stop();
+    await s.unmount();
+    await s.unmount();
+    s.onUnmount(() => heard.push('late'));
+    expect(heard).toEqual(['a', 'late']);
+    await base.remove();
+  });
+
   it('the root must be an existing directory', async () => {
     const base = await temporaryDirectory('opts-');
     writeFileSync(join(base.path, 'file'), '');

@@ -94,11 +94,19 @@ export class LocalLibservice implements Libservice {
   /**
    * Calls `listener` once when {@link unmount} begins (at once if it has).
    * For hosts that also serve the directory by other means (the I/O
-   * service answers some lookups natively): they stop when this does.
+   * service answers some requests natively): they stop when this does.
+   * Returns a function that removes the listener.
    */
-  onUnmount(listener: () => void): void {
-    if (this.#unmounted) listener();
-    else this.#unmountListeners.push(listener);
+  onUnmount(listener: () => void): () => void {
+    if (this.#unmounted) {
+      listener();
+      return () => {};
+    }
+    this.#unmountListeners.push(listener);
+    return () => {
+      const i = this.#unmountListeners.indexOf(listener);
+      if (i >= 0) this.#unmountListeners.splice(i, 1);
+    };
   }
 
   // --- path resolution -----------------------------------------------------

@@ -12,12 +12,15 @@ use napi::bindgen_prelude::{AsyncTask, Float64Array, Uint8Array};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use polytropon_ipc::{BackDriver, BackOptions, Geometry, Request, Waiter};
-use polytropon_local_instance::{Instances, Limits};
+use polytropon_local_instance::{Done, Instances, Limits, Served};
 
 /// Longest a take answers requests natively before it returns to
 /// JavaScript, whose timers and reaping must run (as its serve loop yields
 /// at least every millisecond).
 const NATIVE_STRETCH: Duration = Duration::from_millis(1);
+
+/// A scratch buffer that grew past this is given back after the request.
+const KEEP_SCRATCH: usize = 1 << 20;
 
 fn to_napi(e: polytropon_ipc::Error) -> Error {
     Error::new(Status::GenericFailure, format!("{}: {e}", e.code()))
@@ -47,6 +50,8 @@ struct State {
 pub struct NativeService {
     state: Mutex<State>,
     waiter: Arc<Waiter>,
+    /// Flushes finished and not completed yet: the service must not sleep over them.
+    finished: Arc<Mutex<Vec<Done>>>,
 }
 
 #[napi]
@@ -70,8 +75,12 @@ impl NativeService {
         let back = BackDriver::create(&name, opts).map_err(to_napi)?;
         let waiter = Arc::new(back.waiter());
         let limits = Limits { handles_per_process: handles_per_process as usize, read_bytes: read_bytes as usize };
-        let state = State { back: Some(back), held: VecDeque::new(), local: Instances::new(limits), served: 0, scratch: Vec::new() };
-        Ok(NativeService { state: Mutex::new(state), waiter })
+        // A flush finished on its own thread: wake the service if it sleeps.
+        let w = waiter.clone();
+        let local = Instances::new(limits, Arc::new(move || w.wake()));
+        let finished = local.finished_list();
+        let state = State { back: Some(back), held: VecDeque::new(), local, served: 0, scratch: Vec::new() };
+        Ok(NativeService { state: Mutex::new(state), waiter, finished })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T> {
@@ -88,6 +97,7 @@ impl NativeService {
         let mut g = self.state.lock().map_err(|_| gone())?;
         let State { back, held, local, served, scratch } = &mut *g;
         let back = back.as_mut().ok_or_else(gone)?;
+        complete_flushes(back, local, served);
         if held.is_empty() {
             let spin = dur_ns(spin_ns);
             let start = Instant::now();
@@ -112,6 +122,9 @@ impl NativeService {
                             continue;
                         }
                         scratch.clear();
+                        if scratch.capacity() > KEEP_SCRATCH {
+                            *scratch = Vec::new();
+                        }
                         scratch.reserve(r.in_place);
                         // SAFETY: `src` is the request's data area in the
                         // mapped channel, `r.in_place` <= its size bytes;
@@ -122,13 +135,17 @@ impl NativeService {
                         }
                         scratch
                     };
-                    if let Some((status, reply)) = local.serve(r.client, r.pid, r.opcode, payload) {
-                        back.complete(r.token(), status, reply);
-                        *served += 1;
-                        continue;
+                    let (index, seq) = r.token();
+                    match local.serve(u64::from(index) << 32 | u64::from(seq), r.client, r.pid, r.opcode, payload) {
+                        Served::Reply(status, reply) => {
+                            back.complete(r.token(), status, reply);
+                            *served = served.wrapping_add(1);
+                        }
+                        Served::Later => *served = served.wrapping_add(1),
+                        Served::Pass => held.push_back(r),
                     }
-                    held.push_back(r);
                 }
+                complete_flushes(back, local, served);
                 if !held.is_empty() || start.elapsed() >= NATIVE_STRETCH {
                     break;
                 }
@@ -226,10 +243,10 @@ impl NativeService {
     }
 
     /// Resolves when requests wait (true) or after `timeoutMs` (false),
-    /// sleeping off the JS thread.
+    /// sleeping off the JS thread; at once when flushes finished.
     #[napi]
     pub fn wait(&self, timeout_ms: f64) -> AsyncTask<Wait> {
-        AsyncTask::new(Wait { waiter: self.waiter.clone(), timeout: dur_ns(timeout_ms * 1e6) })
+        AsyncTask::new(Wait { waiter: self.waiter.clone(), finished: self.finished.clone(), timeout: dur_ns(timeout_ms * 1e6) })
     }
 
     /// Completes request (index, seq): false if its client is gone.
@@ -257,14 +274,26 @@ impl NativeService {
     /// Stops: waiting clients fail with ERR_IPC_SERVICE_GONE, names are removed.
     #[napi]
     pub fn close(&self) {
-        if let Some(mut b) = self.state.lock().ok().and_then(|mut g| g.back.take()) {
-            b.close();
+        if let Ok(mut g) = self.state.lock() {
+            g.local.unmount_all();
+            if let Some(mut b) = g.back.take() {
+                b.close();
+            }
         }
+    }
+}
+
+/// Completes the flushes that finished (their tag is the request's token).
+fn complete_flushes(back: &mut BackDriver, local: &mut Instances, served: &mut u32) {
+    for (tag, status) in local.finished() {
+        back.complete(((tag >> 32) as u32, tag as u32), status, &[]);
+        *served = served.wrapping_add(1);
     }
 }
 
 pub struct Wait {
     waiter: Arc<Waiter>,
+    finished: Arc<Mutex<Vec<Done>>>,
     timeout: Duration,
 }
 
@@ -273,7 +302,7 @@ impl Task for Wait {
     type JsValue = bool;
 
     fn compute(&mut self) -> Result<bool> {
-        Ok(self.waiter.wait(self.timeout))
+        Ok(self.waiter.wait_unless(self.timeout, || self.finished.lock().map(|f| !f.is_empty()).unwrap_or(false)))
     }
 
     fn resolve(&mut self, _env: Env, v: bool) -> Result<bool> {
