@@ -9,6 +9,8 @@ type Options = BufferEncoding | { encoding?: BufferEncoding | null; flag?: strin
 export interface FileOps {
   read(fd: number, buffer: NodeJS.ArrayBufferView, offset?: number | null, length?: number | null, position?: number | bigint | null): Promise<number>;
   write(fd: number, data: NodeJS.ArrayBufferView | string, offsetOrPosition?: number | null, lengthOrEncoding?: number | BufferEncoding | null, position?: number | null): Promise<number>;
+  readv(fd: number, buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): Promise<number>;
+  writev(fd: number, buffers: readonly NodeJS.ArrayBufferView[], position?: number | null): Promise<number>;
   close(fd: number): Promise<void>;
   fstat(fd: number): Promise<IoStats>;
   ftruncate(fd: number, len?: number): Promise<void>;
@@ -41,6 +43,14 @@ export class IoFileHandle {
 
   async write<T extends NodeJS.ArrayBufferView | string>(data: T, offsetOrPosition?: number | null, lengthOrEncoding?: number | BufferEncoding | null, position?: number | null): Promise<{ bytesWritten: number; buffer: T }> {
     return { bytesWritten: await this.#ops.write(this.#fd, data, offsetOrPosition, lengthOrEncoding, position), buffer: data };
+  }
+
+  async readv<T extends readonly NodeJS.ArrayBufferView[]>(buffers: T, position?: number | null): Promise<{ bytesRead: number; buffers: T }> {
+    return { bytesRead: await this.#ops.readv(this.#fd, buffers, position), buffers };
+  }
+
+  async writev<T extends readonly NodeJS.ArrayBufferView[]>(buffers: T, position?: number | null): Promise<{ bytesWritten: number; buffers: T }> {
+    return { bytesWritten: await this.#ops.writev(this.#fd, buffers, position), buffers };
   }
 
   readFile(o?: Options): Promise<Buffer | string> {

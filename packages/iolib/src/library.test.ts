@@ -1,12 +1,13 @@
 import { execFile, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { constants, existsSync, readFileSync, realpathSync as nodeRealpath, statSync, writeFileSync } from 'node:fs';
+import * as nodeFs from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { EntryType, FsError, type DirEntry, type Libservice } from '@polytropon/libservice';
-import { describeConformance } from '@polytropon/libservice/conformance';
+import { describeConformance, temporaryDirectory } from '@polytropon/libservice/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instance, ServiceProcess } from '../../ioservice/src/fixtures/service-process.js';
 import { createIoLibrary, FD_BASE, type IoLibrary } from './library.js';
@@ -257,6 +258,53 @@ describe('createIoLibrary', () => {
       expect(lib.statSync(d)!.mode & 0o777).toBe(0o700);
     }
     expect(() => lib.mkdtempSync(`${point}/missing/tmp-`)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'mkdtemp' }));
+    await lib.detach();
+    await inst.dispose();
+  });
+
+  it('readv, writev and opendir on a mount answer as node:fs does on a directory of the host', async () => {
+    const { lib, point, inst } = await mounted();
+    const host = await temporaryDirectory('iolib-vec-');
+    // The same calls on both; results compared.
+    const run = async (fs: typeof nodeFs | typeof lib, root: string) => {
+      const out: unknown[] = [];
+      const fd = fs.openSync(`${root}/v`, 'w+');
+      out.push(fs.writevSync(fd, [Buffer.from('hello '), new Uint8Array(Buffer.from('vector')), Buffer.alloc(0)]));
+      out.push(fs.writevSync(fd, [Buffer.from('V')], 6));
+      const [a, b, c] = [Buffer.alloc(3), Buffer.alloc(4), Buffer.alloc(10)];
+      out.push(fs.readvSync(fd, [a, b, c], 1), a.toString(), b.toString(), c.toString('latin1'));
+      out.push(await new Promise((res, rej) => fs.readv(fd, [Buffer.alloc(5)], 0, (e: Error | null, n: number, bufs: Buffer[]) => (e ? rej(e) : res([n, bufs[0]!.toString()])))));
+      out.push(await new Promise((res, rej) => fs.writev(fd, [Buffer.from('!')], null, (e: Error | null, n: number) => (e ? rej(e) : res(n)))));
+      fs.closeSync(fd);
+      out.push(fs.readFileSync(`${root}/v`, 'utf8'));
+      fs.mkdirSync(`${root}/d/e`, { recursive: true });
+      fs.writeFileSync(`${root}/d/f`, '');
+      const dir = fs.opendirSync(`${root}/d`);
+      const names: string[] = [];
+      for (let e = dir.readSync(); e !== null; e = dir.readSync()) names.push(`${e.name}:${e.isDirectory()}`);
+      dir.closeSync();
+      out.push(names.sort());
+      const it: string[] = [];
+      for await (const e of await fs.promises.opendir(`${root}/d`, { recursive: true })) it.push(e.name);
+      out.push(it.sort());
+      const cb = await new Promise<nodeFs.Dir>((res, rej) => fs.opendir(`${root}/d`, (e: Error | null, d: nodeFs.Dir) => (e ? rej(e) : res(d))));
+      out.push((await cb.read())?.name !== undefined);
+      await cb.close();
+      out.push(await cb.close().catch((e: { code: string }) => e.code));
+      for (const bad of [`${root}/missing`, `${root}/v`]) {
+        try {
+          fs.opendirSync(bad);
+        } catch (e) {
+          out.push([(e as { code: string }).code, (e as { syscall: string }).syscall]);
+        }
+      }
+      return out;
+    };
+    const got = await run(lib, point);
+    const want = await run(nodeFs, host.path);
+    expect(got).toEqual(want);
+    expect(want).toContain('hello Vector!');
+    await host.remove();
     await lib.detach();
     await inst.dispose();
   });

@@ -10,6 +10,7 @@ import type { Mount, Mounts, PathLike, Routed } from './mounts.js';
 import { MountTable, pathString } from './mounts.js';
 import { IoFileHandle, type FileOps } from './file-handle.js';
 import { IoDirent, IoStats } from './records.js';
+import { IoDir } from './dir.js';
 import * as steps from './steps.js';
 import { call, host, runAsync, runSync, type Steps } from './steps.js';
 
@@ -230,6 +231,41 @@ export function createIoLibrary(options: IoLibraryOptions) {
   const fsync = byFd<[], void>('fsync', (f) => call(f.mount, 'fsync', f.handle));
   const fdatasync = byFd<[], void>('fdatasync', (f) => call(f.mount, 'fdatasync', f.handle));
 
+  type VecArgs = [buffers: readonly NodeJS.ArrayBufferView[], position?: number | null];
+  const views = (buffers: unknown): Uint8Array[] => {
+    if (!Array.isArray(buffers) || !buffers.every((b) => ArrayBuffer.isView(b))) {
+      throw Object.assign(new TypeError('The "buffers" argument must be an instance of ArrayBufferView[]'), { code: 'ERR_INVALID_ARG_TYPE' });
+    }
+    return (buffers as ArrayBufferView[]).map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+  };
+  const vecPosition = (p: unknown): number | null => (typeof p === 'number' && p >= 0 ? p : null);
+  /** readv: one read of the buffers' total length, then spread over them in order (a short read fills the first ones). */
+  const readv = byFd<VecArgs, number>(
+    'readv',
+    function* (f, buffers, position) {
+      const vs = views(buffers);
+      const all = Buffer.allocUnsafe(vs.reduce((n, v) => n + v.byteLength, 0));
+      const n = yield* call(f.mount, 'read', f.handle, all, 0, all.length, vecPosition(position));
+      let at = 0;
+      for (const v of vs) {
+        if (at >= n) break;
+        v.set(all.subarray(at, Math.min(n, at + v.byteLength)));
+        at += v.byteLength;
+      }
+      return n;
+    },
+    (buffers) => buffers,
+  );
+  /** writev: the buffers joined, in one write (as one writev(2): all at one position, or appended). */
+  const writev = byFd<VecArgs, number>(
+    'writev',
+    function* (f, buffers, position) {
+      const all = Buffer.concat(views(buffers));
+      return yield* call(f.mount, 'write', f.handle, all, 0, all.length, vecPosition(position));
+    },
+    (buffers) => buffers,
+  );
+
   // --- whole files -------------------------------------------------------------------
 
   type FileRef = PathLike | number | IoFileHandle | nodeFs.promises.FileHandle;
@@ -294,37 +330,56 @@ export function createIoLibrary(options: IoLibraryOptions) {
   const lstat = statLike('lstat');
 
   type ReaddirOptions = BufferEncoding | { encoding?: BufferEncoding | null; withFileTypes?: boolean; recursive?: boolean } | null | undefined;
-  const readdir = routed<[PathLike, ReaddirOptions?], string[] | IoDirent[] | nodeFs.Dirent[]>(
-    'readdir',
-    (p, o) => {
-      const r = table.route(p);
-      const withTypes = typeof o === 'object' && o !== null && o.withFileTypes === true;
-      const recursive = typeof o === 'object' && o !== null && o.recursive === true;
-      return (
-        r && {
-          path: p,
-          steps: function* () {
-            const top = pathString(p);
-            // As node:fs: a directory's entries, then (recursive) those of its
-            // subdirectories, breadth first; names relative to `p`, or Dirents
-            // with their own parent's path. Symlinks to directories are not followed.
-            const out: (string | IoDirent)[] = [];
-            const queue = [''];
-            while (queue.length > 0) {
-              const rel = queue.shift() as string;
-              const inner = rel === '' ? r.path : (r.path === '/' ? '' : r.path) + '/' + rel;
-              for (const e of yield* call(r.mount, 'readdir', inner)) {
-                const name = rel === '' ? e.name : `${rel}/${e.name}`;
-                out.push(withTypes ? new IoDirent(e, rel === '' ? top : `${top}/${rel}`) : name);
-                if (recursive && e.type === EntryType.Directory) queue.push(name);
-              }
+  const readdirRoute = (p: PathLike, o?: ReaddirOptions): Route<string[] | IoDirent[]> | undefined => {
+    const r = table.route(p);
+    const withTypes = typeof o === 'object' && o !== null && o.withFileTypes === true;
+    const recursive = typeof o === 'object' && o !== null && o.recursive === true;
+    return (
+      r && {
+        path: p,
+        steps: function* () {
+          const top = pathString(p);
+          // As node:fs: a directory's entries, then (recursive) those of its
+          // subdirectories, breadth first; names relative to `p`, or Dirents
+          // with their own parent's path. Symlinks to directories are not followed.
+          const out: (string | IoDirent)[] = [];
+          const queue = [''];
+          while (queue.length > 0) {
+            const rel = queue.shift() as string;
+            const inner = rel === '' ? r.path : (r.path === '/' ? '' : r.path) + '/' + rel;
+            for (const e of yield* call(r.mount, 'readdir', inner)) {
+              const name = rel === '' ? e.name : `${rel}/${e.name}`;
+              out.push(withTypes ? new IoDirent(e, rel === '' ? top : `${top}/${rel}`) : name);
+              if (recursive && e.type === EntryType.Directory) queue.push(name);
             }
-            return out as string[] | IoDirent[];
-          },
-        }
-      );
-    },
-  );
+          }
+          return out as string[] | IoDirent[];
+        },
+      }
+    );
+  };
+  const readdir = routed<[PathLike, ReaddirOptions?], string[] | IoDirent[] | nodeFs.Dirent[]>('readdir', readdirRoute);
+
+  /**
+   * opendir: a Dir over the directory's listing when opened (recursive:
+   * the whole tree's, as readdir lists it); errors name syscall 'opendir'.
+   */
+  const opendir = routed<[PathLike, { recursive?: boolean; encoding?: string | null; bufferSize?: number }?], IoDir | nodeFs.Dir>('opendir', (p, o) => {
+    const r = readdirRoute(p, { withFileTypes: true, recursive: o?.recursive === true });
+    return (
+      r && {
+        path: p,
+        steps: function* () {
+          try {
+            return new IoDir(pathString(p), (yield* r.steps()) as IoDirent[]);
+          } catch (e) {
+            if (e instanceof FsError) throw new FsError(e.code as never, 'opendir', e.path, e.dest);
+            throw e;
+          }
+        },
+      }
+    );
+  });
 
   type MkdirOptions = number | { recursive?: boolean; mode?: number } | undefined;
   const mkdir = byPath<[MkdirOptions?], string | undefined>('mkdir', 
@@ -469,12 +524,14 @@ export function createIoLibrary(options: IoLibraryOptions) {
 
   // --- the three APIs ----------------------------------------------------------------
 
-  const ops = { open, close, read, write, fstat, ftruncate, fsync, fdatasync, readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, mkdtemp, rm, rmdir, unlink, truncate, access, chmod, chown, statfs, utimes, readlink, realpath, symlink, rename, link, copyFile };
+  const ops = { open, close, read, write, readv, writev, fstat, ftruncate, fsync, fdatasync, opendir, readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, mkdtemp, rm, rmdir, unlink, truncate, access, chmod, chown, statfs, utimes, readlink, realpath, symlink, rename, link, copyFile };
   type Ops = typeof ops;
 
   const fileOps: FileOps = {
     read: read.async,
     write: write.async,
+    readv: readv.async,
+    writev: writev.async,
     close: close.async,
     fstat: fstat.async as FileOps['fstat'],
     ftruncate: ftruncate.async,

@@ -42,6 +42,12 @@ export function install(lib: IoLibrary): void {
     fs[`${name}Sync`] = l[`${name}Sync`];
     fs.promises[name] = l.promises[name];
   }
+  // Vectored I/O has no promise form in node:fs (FileHandle has it); opendir has all three.
+  for (const name of ['readv', 'writev', 'opendir']) {
+    fs[name] = l[name];
+    fs[`${name}Sync`] = l[`${name}Sync`];
+  }
+  fs.promises.opendir = l.promises.opendir;
   fs.promises.open = l.promises.open;
   // Code that asks for the libc realpath gets the routed one.
   (l.realpathSync as { native?: unknown }).native = l.realpathSync;
