@@ -45,10 +45,12 @@ const IoServiceOptions = z.strictObject({
   /** The channel's geometry (see @polytropon/ipc's BackDriverOptions). */
   channel: ChannelOptions.default({}),
   /**
-   * Answer stat, lstat and readdir of local-directory instances (a
+   * Answer the requests of plain local-directory instances (a
    * LocalLibservice with inline system calls, mounted as it is) natively,
-   * in the take loop, when the native binary loads and the kernel has
-   * openat2 (Linux 5.6); everything else, and every other instance, in JS.
+   * in the take loop: stat, lstat, readdir, and open, read, write, fstat,
+   * ftruncate, fsync, fdatasync, close of the files opened there; when the
+   * native binary loads and the kernel has openat2 (Linux 5.6). Everything
+   * else, and every other instance, in JS.
    */
   nativeLocal: z.boolean().default(true),
 });
@@ -67,7 +69,7 @@ export interface IoServiceStats {
   badRequests: number;
   /** Requests the back driver refused (stale descriptors, rule breaks). */
   refusals: { staleDescriptors: number; protocolErrors: number };
-  /** Instances whose stat, lstat and readdir are answered natively (see the `nativeLocal` option). */
+  /** Instances answered natively (see the `nativeLocal` option). */
   nativeInstances: string[];
 }
 
