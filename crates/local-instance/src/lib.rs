@@ -136,6 +136,7 @@ pub struct Instances {
     pub stopping: bool,
     reply: Vec<u8>,
     flusher: Flusher,
+    roots_checked: Instant,
 }
 
 /// What [`Instances::serve`] did with a request.
@@ -152,6 +153,9 @@ pub enum Served<'a> {
 /// A request's outcome: `None` to pass it on, `Some(errno)`, or `Some(0)`
 /// with the reply in `Instances::reply`.
 type Outcome = Option<i32>;
+
+/// How often [`Instances::check_roots`] looks at the roots' host paths.
+pub const ROOT_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A reply buffer that grew past this is given back after the request.
 const KEEP_REPLY: usize = 1 << 20;
@@ -174,6 +178,7 @@ impl Instances {
             stopping: false,
             reply: Vec::new(),
             flusher: Flusher::new(notify),
+            roots_checked: Instant::now(),
         }
     }
 
@@ -196,6 +201,29 @@ impl Instances {
         }
         self.close_where(|f| f.instance == name);
         true
+    }
+
+    /// Opens again the roots whose host path has come to name another
+    /// directory (replaced under the running service), so that this side
+    /// serves what the JavaScript path, which resolves the path on every
+    /// call, serves; at most every [`ROOT_CHECK`]. Handles open on the old
+    /// directory stay open, as descriptors do. A root that cannot be opened
+    /// again is no longer answered here.
+    pub fn check_roots(&mut self) {
+        if self.roots_checked.elapsed() < ROOT_CHECK {
+            return;
+        }
+        self.roots_checked = Instant::now();
+        let stale: Vec<String> = self.instances.iter().filter(|(_, i)| !i.root.still_current()).map(|(n, _)| n.clone()).collect();
+        for name in stale {
+            let Some(inst) = self.instances.get_mut(&name) else { continue };
+            match Root::open(inst.root.path()) {
+                Ok(root) => inst.root = root,
+                Err(_) => {
+                    self.instances.remove(&name);
+                }
+            }
+        }
     }
 
     /// Stops answering for every instance and closes every handle (the

@@ -20,11 +20,16 @@ fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
-/// A served directory, held open (O_PATH) for the instance's lifetime: a
-/// rename or removal of its host path does not move what it serves.
+/// A served directory, held open (O_PATH). The JavaScript path resolves
+/// the host path on every call, so [`Root::still_current`] tells when the
+/// path has come to name another directory (replaced under a running
+/// service), for the caller to open it again.
 #[derive(Debug)]
 pub struct Root {
     fd: OwnedFd,
+    path: CString,
+    /// (dev, ino) of the directory held.
+    id: (u64, u64),
 }
 
 impl Root {
@@ -38,12 +43,24 @@ impl Root {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `fd` was just opened and is owned by nothing else.
-        let root = Root { fd: unsafe { OwnedFd::from_raw_fd(fd) } };
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let a = fstat(fd.as_raw_fd()).map_err(io::Error::from_raw_os_error)?;
+        let root = Root { fd, path: c, id: (a.dev, a.ino) };
         match root.lookup(c"/", libc::O_PATH, 0, true) {
             Ok(_) => Ok(root),
             Err(libc::ENOSYS) => Err(io::Error::new(io::ErrorKind::Unsupported, "openat2(2) is not available (Linux 5.6 or later has it)")),
             Err(e) => Err(io::Error::from_raw_os_error(e)),
         }
+    }
+
+    /// The host path it was opened with.
+    pub fn path(&self) -> &str {
+        self.path.to_str().unwrap_or_default()
+    }
+
+    /// Whether the host path still names the directory held (one stat).
+    pub fn still_current(&self) -> bool {
+        statx(libc::AT_FDCWD, &self.path, 0).is_ok_and(|a| (a.dev, a.ino) == self.id)
     }
 
     /// Opens `path` beneath the root with `flags`, following a final

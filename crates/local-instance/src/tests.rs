@@ -165,13 +165,21 @@ fn what_is_not_its_own_goes_to_the_handler() {
 }
 
 #[test]
-fn the_root_is_held_open() {
+fn a_replaced_root_is_opened_again_as_the_javascript_path_sees_it() {
     let t = Tree::new("held");
     let mut i = t.instances();
     let ino = stat(&mut i, wire::STAT, "/vol/data/f").1;
     fs::rename(t.0.join("root"), t.0.join("moved")).unwrap();
     fs::create_dir(t.0.join("root")).unwrap();
-    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f").1, ino, "the instance follows its directory, not its old name");
+    i.check_roots();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f").1, ino, "within one check interval, still the directory held");
+    std::thread::sleep(ROOT_CHECK);
+    i.check_roots();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f").0, ENOENT, "then the directory the path names now");
+    fs::remove_dir(t.0.join("root")).unwrap();
+    std::thread::sleep(ROOT_CHECK);
+    i.check_roots();
+    assert_eq!(i.serve(0, 1, 100, wire::STAT, &request("/vol/data/f")), Served::Pass, "a root gone: the handler answers");
     fs::remove_dir_all(t.0.join("moved")).unwrap();
 }
 

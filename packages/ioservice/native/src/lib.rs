@@ -98,6 +98,7 @@ impl NativeService {
         let State { back, held, local, served, scratch } = &mut *g;
         let back = back.as_mut().ok_or_else(gone)?;
         complete_flushes(back, local, served);
+        local.check_roots();
         if held.is_empty() {
             let spin = dur_ns(spin_ns);
             let start = Instant::now();
