@@ -11,6 +11,7 @@ import { MountTable, pathString } from './mounts.js';
 import { IoFileHandle, type FileOps } from './file-handle.js';
 import { IoDirent, IoStats } from './records.js';
 import { IoDir } from './dir.js';
+import { cp as cpSteps, type CpFs, type CpOptions } from './cp.js';
 import * as steps from './steps.js';
 import { call, host, runAsync, runSync, type Steps } from './steps.js';
 
@@ -522,9 +523,22 @@ export function createIoLibrary(options: IoLibraryOptions) {
     }
   };
 
+  /**
+   * cp / cpSync when the source or the destination is on a mount: node:fs's
+   * copy algorithm over this library's routed functions (see cp.ts).
+   */
+  const cpFs = { stat, lstat, readlink, symlink, unlink, mkdir, copyFile, chmod, utimes, readdir } as unknown as CpFs;
+  const cp = routed<[PathLike, PathLike, CpOptions?], void>('cp', (src, dest, o = {}) => {
+    if (!table.route(src) && !table.route(dest)) return undefined;
+    if (o.filter !== undefined && typeof o.filter !== 'function') {
+      throw Object.assign(new TypeError('The "options.filter" property must be of type function.'), { code: 'ERR_INVALID_ARG_TYPE' });
+    }
+    return { steps: () => cpSteps(cpFs, pathString(src), pathString(dest), o) };
+  });
+
   // --- the three APIs ----------------------------------------------------------------
 
-  const ops = { open, close, read, write, readv, writev, fstat, ftruncate, fsync, fdatasync, opendir, readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, mkdtemp, rm, rmdir, unlink, truncate, access, chmod, chown, statfs, utimes, readlink, realpath, symlink, rename, link, copyFile };
+  const ops = { open, close, read, write, readv, writev, fstat, ftruncate, fsync, fdatasync, opendir, readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, mkdtemp, rm, rmdir, unlink, truncate, access, chmod, chown, statfs, utimes, readlink, realpath, symlink, rename, link, copyFile, cp };
   type Ops = typeof ops;
 
   const fileOps: FileOps = {

@@ -31,7 +31,7 @@ export function mountsFromEnvironment(value = process.env.POLYTROPON_MOUNTS): Mo
   return mounts;
 }
 
-const ROUTED = ['open', 'close', 'read', 'write', 'fstat', 'ftruncate', 'fsync', 'fdatasync', 'readFile', 'writeFile', 'appendFile', 'stat', 'lstat', 'readdir', 'mkdir', 'mkdtemp', 'rm', 'rmdir', 'unlink', 'truncate', 'access', 'chmod', 'chown', 'statfs', 'utimes', 'readlink', 'realpath', 'symlink', 'rename', 'link', 'copyFile'] as const;
+const ROUTED = ['open', 'close', 'read', 'write', 'fstat', 'ftruncate', 'fsync', 'fdatasync', 'readFile', 'writeFile', 'appendFile', 'stat', 'lstat', 'readdir', 'mkdir', 'mkdtemp', 'rm', 'rmdir', 'unlink', 'truncate', 'access', 'chmod', 'chown', 'statfs', 'utimes', 'readlink', 'realpath', 'symlink', 'rename', 'link', 'copyFile', 'cp'] as const;
 
 /** Replaces node:fs's functions with `lib`'s (the register hook does this with the environment's mounts). */
 export function install(lib: IoLibrary): void {
