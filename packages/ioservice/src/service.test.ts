@@ -162,8 +162,9 @@ describe('IoService', () => {
 });
 
 describe('IoService under churn', () => {
-  it('many processes with two clients each, coming and going: every result right, nothing left open', async () => {
-    const inst = await instance(svc);
+  // On a union (served in JS) and a plain directory (served natively, handles and all).
+  it.each([['a union', 1], ['a plain local directory', -1]] as const)('many processes with two clients each, coming and going, on %s: every result right, nothing left open', async (_kind, lowers) => {
+    const inst = await instance(svc, lowers);
     const base = await svc.stats();
     const procs = Array.from({ length: 6 }, (_, id) =>
       spawn(process.execPath, [fixture('churn.mjs'), svc.endpoint, inst.name, String(id), '120'], { stdio: 'inherit' }),
