@@ -26,9 +26,9 @@ afterAll(async () => {
 });
 
 let mounts = 0;
-/** A fresh instance mounted at a fresh mount point, and a library with that mount. */
-async function mounted() {
-  const inst = await instance(svc);
+/** A fresh instance (a union, or with `lowers` -1 a plain directory) mounted at a fresh mount point, and a library with that mount. */
+async function mounted(lowers = 1) {
+  const inst = await instance(svc, lowers);
   const point = `/mnt/iolib-test-${process.pid}-${++mounts}`;
   const lib = createIoLibrary({ mounts: { [point]: `${svc.endpoint}/${inst.name}` } });
   return { inst, point, lib, upper: inst.dirs[0]! };
@@ -102,6 +102,11 @@ for (const sync of [false, true]) {
     return { service: asLibservice(m.lib, m.point, sync), dispose: m.inst.dispose };
   }, { nodeFsPaths: true });
 }
+// The same, on a plain directory the service answers natively.
+describeConformance('iolib sync API end to end, natively answered (iolib -> ipc -> the service\'s native end -> openat2)', async () => {
+  const m = await mounted(-1);
+  return { service: asLibservice(m.lib, m.point, true), dispose: m.inst.dispose };
+}, { nodeFsPaths: true });
 
 describe('createIoLibrary', () => {
   it('serves mounted paths from the service and leaves every other path to node:fs', async () => {
@@ -411,8 +416,9 @@ describe('createIoLibrary', () => {
     await inst.dispose();
   });
 
-  it('processes and worker threads see each other at once; appends from two processes interleave without loss', async () => {
-    const { lib, point, inst } = await mounted();
+  // A union is served in JS; a plain directory by the service's native end.
+  it.each([['a union', 1], ['a plain local directory', -1]] as const)('processes and worker threads see each other at once; appends from two processes interleave without loss, on %s', async (_kind, lowers) => {
+    const { lib, point, inst } = await mounted(lowers);
     const mountsEnv = JSON.stringify({ [point]: `${svc.endpoint}/${inst.name}` });
     const writers = [0, 1].map((n) => fork(fixture('appender.mjs'), [mountsEnv, `${point}/log`, String(n), '300'], { stdio: 'inherit' }));
     await Promise.all(writers.map((w) => once(w, 'exit')));
@@ -428,8 +434,8 @@ describe('createIoLibrary', () => {
     await inst.dispose();
   });
 
-  it('an application killed mid-work loses nothing it fsynced, and leaks no handle in the service', async () => {
-    const { lib, point, upper, inst } = await mounted();
+  it.each([['a union', 1], ['a plain local directory', -1]] as const)('an application killed mid-work loses nothing it fsynced, and leaks no handle in the service, on %s', async (_kind, lowers) => {
+    const { lib, point, upper, inst } = await mounted(lowers);
     const before = (await svc.stats()).openHandles;
     const mountsEnv = JSON.stringify({ [point]: `${svc.endpoint}/${inst.name}` });
     const app = fork(fixture('fsync-then-hang.mjs'), [mountsEnv, `${point}/record`], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
