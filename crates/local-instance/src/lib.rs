@@ -136,6 +136,8 @@ pub struct Instances {
     pub stopping: bool,
     reply: Vec<u8>,
     flusher: Flusher,
+    /// Flushes handed to the flushing threads and not yet through [`Instances::finished`].
+    flushing: usize,
     roots_checked: Instant,
 }
 
@@ -178,6 +180,7 @@ impl Instances {
             stopping: false,
             reply: Vec::new(),
             flusher: Flusher::new(notify),
+            flushing: 0,
             roots_checked: Instant::now(),
         }
     }
@@ -329,6 +332,7 @@ impl Instances {
     /// Flushes finished since the last call, as (tag, status), counted.
     pub fn finished(&mut self) -> Vec<(u64, i64)> {
         let done = self.flusher.finished();
+        self.flushing -= done.len();
         let mut out = Vec::with_capacity(done.len());
         for d in done {
             let opcode = if d.datasync { wire::FDATASYNC } else { wire::FSYNC };
@@ -338,6 +342,11 @@ impl Instances {
             out.push((d.tag, -i64::from(d.errno)));
         }
         out
+    }
+
+    /// Flushes taken and not yet finished: a service stopping gracefully waits for them.
+    pub fn flushes_in_flight(&self) -> usize {
+        self.flushing
     }
 
     /// The list flushing threads add to, for a sleeper's check that nothing finished.
@@ -437,6 +446,7 @@ impl Instances {
         }
         let file = &self.handles[&self.handle(pid, handle)?];
         self.flusher.flush(tag, file.fd.clone(), opcode == wire::FDATASYNC);
+        self.flushing += 1;
         Some(())
     }
 

@@ -243,10 +243,11 @@ fn ask(i: &mut Instances, pid: u32, opcode: u32, payload: &[u8]) -> Option<(i64,
 /// A flush: taken, then finished on a flushing thread; its status.
 fn flush(i: &mut Instances, pid: u32, opcode: u32, h: u64) -> i64 {
     assert_eq!(i.serve(42, 1, pid, opcode, &req::handle(h)), Served::Later);
+    assert_eq!(i.flushes_in_flight(), 1);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         if let Some(&(tag, status)) = i.finished().first() {
-            assert_eq!(tag, 42);
+            assert_eq!((tag, i.flushes_in_flight()), (42, 0));
             return status;
         }
         assert!(std::time::Instant::now() < deadline, "the flush finished");

@@ -213,6 +213,8 @@ export class IoService {
     this.#stopping = true;
     this.#nativeEnd?.setStopping(true);
     if (this.#inFlight > 0) await new Promise<void>((r) => (this.#drained = r));
+    // Flushes the native end took finish on their threads; the serve loop completes them.
+    while ((this.#nativeEnd?.flushesInFlight() ?? 0) > 0) await new Promise((r) => setTimeout(r, 1));
     this.#adoptNativeClients();
     for (const c of [...this.#clientPid.keys()]) await this.#forget(c);
     for (const name of [...this.#nativeNames.keys()]) this.#stopServingNatively(name);

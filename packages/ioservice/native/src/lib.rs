@@ -210,6 +210,12 @@ impl NativeService {
         self.with(|s| s.local.handles_here(pid) as u32)
     }
 
+    /// Flushes running on the flushing threads (a graceful stop waits for them).
+    #[napi]
+    pub fn flushes_in_flight(&self) -> Result<u32> {
+        self.with(|s| s.local.flushes_in_flight() as u32)
+    }
+
     /// Handles open natively, in all.
     #[napi]
     pub fn open_handles(&self) -> Result<u32> {
