@@ -273,6 +273,13 @@ impl Instances {
         self.processes.entry(pid).or_default().there = n;
     }
 
+    /// The instances answered here, by name.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.instances.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
     /// Handles a process has open here.
     pub fn handles_here(&self, pid: u32) -> usize {
         self.processes.get(&pid).map_or(0, |p| p.here)

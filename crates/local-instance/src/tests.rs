@@ -180,6 +180,7 @@ fn a_replaced_root_is_opened_again_as_the_javascript_path_sees_it() {
     std::thread::sleep(ROOT_CHECK);
     i.check_roots();
     assert_eq!(i.serve(0, 1, 100, wire::STAT, &request("/vol/data/f")), Served::Pass, "a root gone: the handler answers");
+    assert!(i.names().is_empty());
     fs::remove_dir_all(t.0.join("moved")).unwrap();
 }
 

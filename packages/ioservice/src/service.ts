@@ -234,7 +234,7 @@ export class IoService {
     let openHandles = 0;
     for (const p of this.#processes.values()) openHandles += p.handles.size;
     openHandles += this.#nativeEnd?.openHandles() ?? 0;
-    return { operations, clients: this.#clientPid.size, processes: this.#processes.size, openHandles, inFlight: this.#inFlight, badRequests: this.#badRequests, refusals: this.#back.refusals(), nativeInstances: [...this.#nativeNames.keys()] };
+    return { operations, clients: this.#clientPid.size, processes: this.#processes.size, openHandles, inFlight: this.#inFlight, badRequests: this.#badRequests, refusals: this.#back.refusals(), nativeInstances: this.#nativeEnd?.instances() ?? [] };
   }
 
   /** A client is gone: when it was its process's last, the process's handles close (here and natively). */

@@ -216,6 +216,12 @@ impl NativeService {
         self.with(|s| s.local.flushes_in_flight() as u32)
     }
 
+    /// The instances answered natively now (one whose root went is no longer).
+    #[napi]
+    pub fn instances(&self) -> Result<Vec<String>> {
+        self.with(|s| s.local.names())
+    }
+
     /// Handles open natively, in all.
     #[napi]
     pub fn open_handles(&self) -> Result<u32> {
