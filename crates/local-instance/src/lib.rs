@@ -98,6 +98,9 @@ impl Default for Limits {
 #[derive(Debug)]
 struct Instance {
     root: Root,
+    /// Its host path names another directory now and opening that failed:
+    /// nothing is answered here until a later check opens it.
+    stale: bool,
     /// Handles it may have open at once (the libservice's own maxHandles, EMFILE).
     max_handles: usize,
     open: usize,
@@ -191,7 +194,7 @@ impl Instances {
     pub fn mount(&mut self, name: &str, root: &str, max_handles: usize) -> io::Result<()> {
         let root = Root::open(root)?;
         self.unmount(name);
-        self.instances.insert(name.to_string(), Instance { root, max_handles, open: 0 });
+        self.instances.insert(name.to_string(), Instance { root, stale: false, max_handles, open: 0 });
         Ok(())
     }
 
@@ -199,11 +202,10 @@ impl Instances {
     /// requests naming them are the handler's, which answers EBADF); true
     /// if it was mounted.
     pub fn unmount(&mut self, name: &str) -> bool {
-        if self.instances.remove(name).is_none() {
-            return false;
-        }
+        let was = self.instances.remove(name).is_some();
+        // Its handles go in any case (they outlive a root that went stale).
         self.close_where(|f| f.instance == name);
-        true
+        was
     }
 
     /// Opens again the roots whose host path has come to name another
@@ -211,20 +213,24 @@ impl Instances {
     /// serves what the JavaScript path, which resolves the path on every
     /// call, serves; at most every [`ROOT_CHECK`]. Handles open on the old
     /// directory stay open, as descriptors do. A root that cannot be opened
-    /// again is no longer answered here.
+    /// again is left to the JavaScript handler until a later check opens it.
     pub fn check_roots(&mut self) {
         if self.roots_checked.elapsed() < ROOT_CHECK {
             return;
         }
         self.roots_checked = Instant::now();
-        let stale: Vec<String> = self.instances.iter().filter(|(_, i)| !i.root.still_current()).map(|(n, _)| n.clone()).collect();
-        for name in stale {
-            let Some(inst) = self.instances.get_mut(&name) else { continue };
+        for inst in self.instances.values_mut() {
+            if !inst.stale && inst.root.still_current() {
+                continue;
+            }
+            // Replaced (or still unopenable): open what the path names now;
+            // until that works, the JavaScript handler answers.
             match Root::open(inst.root.path()) {
-                Ok(root) => inst.root = root,
-                Err(_) => {
-                    self.instances.remove(&name);
+                Ok(root) => {
+                    inst.root = root;
+                    inst.stale = false;
                 }
+                Err(_) => inst.stale = true,
             }
         }
     }
@@ -254,10 +260,10 @@ impl Instances {
                 return true;
             }
             if let Some(i) = instances.get_mut(&f.instance) {
-                i.open -= 1;
+                i.open = i.open.saturating_sub(1);
             }
             if let Some(p) = processes.get_mut(&f.pid) {
-                p.here -= 1;
+                p.here = p.here.saturating_sub(1);
             }
             false
         });
@@ -273,9 +279,9 @@ impl Instances {
         self.processes.entry(pid).or_default().there = n;
     }
 
-    /// The instances answered here, by name.
+    /// The instances answered here now, by name.
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.instances.keys().cloned().collect();
+        let mut v: Vec<String> = self.instances.iter().filter(|(_, i)| !i.stale).map(|(n, _)| n.clone()).collect();
         v.sort();
         v
     }
@@ -374,7 +380,7 @@ impl Instances {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        self.instances.contains_key(name).then_some(())?;
+        self.instances.get(name).filter(|i| !i.stale)?;
         Some((name, CString::new(inner).ok()?))
     }
 
@@ -471,10 +477,10 @@ impl Instances {
                 }
                 let file = self.handles.remove(&self.handle(pid, handle)?)?;
                 if let Some(i) = self.instances.get_mut(&file.instance) {
-                    i.open -= 1;
+                    i.open = i.open.saturating_sub(1);
                 }
                 if let Some(p) = self.processes.get_mut(&pid) {
-                    p.here -= 1;
+                    p.here = p.here.saturating_sub(1);
                 }
                 match Arc::try_unwrap(file.fd) {
                     Ok(fd) => {

@@ -181,6 +181,17 @@ fn a_replaced_root_is_opened_again_as_the_javascript_path_sees_it() {
     i.check_roots();
     assert_eq!(i.serve(0, 1, 100, wire::STAT, &request("/vol/data/f")), Served::Pass, "a root gone: the handler answers");
     assert!(i.names().is_empty());
+    fs::create_dir(t.0.join("root")).unwrap();
+    fs::write(t.0.join("root/g"), b"g").unwrap();
+    std::thread::sleep(ROOT_CHECK);
+    i.check_roots();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/g").2, 1, "back once the path names a directory again");
+    assert_eq!(i.names(), ["vol"]);
+    // A handle outlives its stale root, and goes with its instance.
+    let h = open(&mut i, 100, "/vol/g", libc::O_RDONLY).unwrap();
+    assert!(i.unmount("vol"));
+    assert_eq!((i.open_handles(), i.handles_here(100)), (0, 0));
+    let _ = h;
     fs::remove_dir_all(t.0.join("moved")).unwrap();
 }
 

@@ -46,6 +46,13 @@ export interface CpFs {
   chmod: Both<[string, number], void>;
   utimes: Both<[string, Date, Date], void>;
   readdir: Both<[string], string[]>;
+  /**
+   * A symlink's target as the caller names it: an absolute target read from
+   * a mount is absolute within its instance (mount point + target).
+   */
+  targetAsSeen(link: string, target: string): string;
+  /** The target to store in a symlink made at `link`: within its mount's instance when it points into that mount. */
+  targetToStore(link: string, target: string): string;
 }
 
 /** node:fs's cp errors: a code, the system call 'cp', the path, and node:fs's message. */
@@ -92,8 +99,8 @@ function* statOrNull(op: CpFs['stat'], p: string): Steps<Stat | null> {
 }
 
 /** checkPaths: the filter, then the two stats and what they forbid. */
-function* checkPaths(fs: CpFs, src: string, dest: string, o: CpOptions): Steps<{ destStat: Stat | null; skipped: boolean }> {
-  if (!(yield* filtered(src, dest, o))) return { destStat: null, skipped: true };
+function* checkPaths(fs: CpFs, src: string, dest: string, o: CpOptions): Steps<{ srcStat: Stat | null; destStat: Stat | null; skipped: boolean }> {
+  if (!(yield* filtered(src, dest, o))) return { srcStat: null, destStat: null, skipped: true };
   // Both sides by the same call, as node:fs: a symlink at dest is one, not its target.
   const statOf = o.dereference ? fs.stat : fs.lstat;
   const srcStat = yield* run(statOf, src);
@@ -108,13 +115,28 @@ function* checkPaths(fs: CpFs, src: string, dest: string, o: CpOptions): Steps<{
     }
   }
   if (srcStat.isDirectory() && isSrcSubdir(src, dest)) throw einval(`cannot copy ${src} to a subdirectory of self ${dest}`, dest);
-  return { destStat, skipped: false };
+  return { srcStat, destStat, skipped: false };
+}
+
+/**
+ * node:fs's checkParentPaths: no directory above `dest` (up to src's
+ * parent) may be src itself, reached by another path (a symlink, another
+ * mount point of the same instance): the copy would never end.
+ */
+function* checkParentPaths(fs: CpFs, src: string, srcStat: Stat, dest: string): Steps<void> {
+  const srcParent = resolve(dirname(src));
+  for (let parent = resolve(dirname(dest)); parent !== srcParent && parent !== dirname(parent); parent = dirname(parent)) {
+    const st = yield* statOrNull(fs.stat, parent);
+    if (st === null) return;
+    if (areIdentical(srcStat, st)) throw einval(`cannot copy ${src} to a subdirectory of self ${dest}`, dest);
+  }
 }
 
 /** Copies `src` to `dest` as fs.cpSync / fs.promises.cp do. */
 export function* cp(fs: CpFs, src: string, dest: string, o: CpOptions): Steps<void> {
-  const { destStat, skipped } = yield* checkPaths(fs, src, dest, o);
-  if (skipped) return;
+  const { srcStat, destStat, skipped } = yield* checkPaths(fs, src, dest, o);
+  if (skipped || srcStat === null) return;
+  yield* checkParentPaths(fs, src, srcStat, dest);
   const parent = dirname(dest);
   if ((yield* statOrNull(fs.stat, parent)) === null) yield* run(fs.mkdir, parent, { recursive: true });
   yield* copyEntry(fs, destStat, src, dest, o);
@@ -148,15 +170,18 @@ function* copyEntry(fs: CpFs, destStat: Stat | null, src: string, dest: string, 
     }
     yield* run(fs.chmod, dest, srcStat.mode);
   } else if (srcStat.isSymbolicLink()) {
-    let target = yield* run(fs.readlink, src);
+    // Targets compared and resolved as the caller names paths, stored as
+    // the link's own filesystem names them.
+    let target = fs.targetAsSeen(src, yield* run(fs.readlink, src));
     if (!o.verbatimSymlinks && !isAbsolute(target)) target = resolve(dirname(src), target);
-    if (!destStat) return yield* run(fs.symlink, target, dest);
+    const stored = o.verbatimSymlinks ? yield* run(fs.readlink, src) : fs.targetToStore(dest, target);
+    if (!destStat) return yield* run(fs.symlink, stored, dest);
     let destTarget: string;
     try {
-      destTarget = yield* run(fs.readlink, dest);
+      destTarget = fs.targetAsSeen(dest, yield* run(fs.readlink, dest));
     } catch (e) {
       // dest is no symlink: replaced by one.
-      if ((e as { code?: string }).code === 'EINVAL' || (e as { code?: string }).code === 'UNKNOWN') return yield* run(fs.symlink, target, dest);
+      if ((e as { code?: string }).code === 'EINVAL' || (e as { code?: string }).code === 'UNKNOWN') return yield* run(fs.symlink, stored, dest);
       throw e;
     }
     if (!isAbsolute(destTarget)) destTarget = resolve(dirname(dest), destTarget);
@@ -169,7 +194,7 @@ function* copyEntry(fs: CpFs, destStat: Stat | null, src: string, dest: string, 
       throw cpError('ERR_FS_CP_SYMLINK_TO_SUBDIRECTORY', 'Cannot overwrite symlink in subdirectory of self', 'EINVAL', `cannot overwrite ${destTarget} with ${target}`, dest);
     }
     yield* run(fs.unlink, dest);
-    yield* run(fs.symlink, target, dest);
+    yield* run(fs.symlink, stored, dest);
   } else if (srcStat.isSocket()) {
     throw cpError('ERR_FS_CP_SOCKET', 'Cannot copy a socket file', 'EINVAL', `cannot copy a socket file: ${dest}`, dest);
   } else if (srcStat.isFIFO()) {

@@ -30,6 +30,7 @@ export class IoDir {
   read(): Promise<IoDirent | null>;
   read(cb: (err: Error | null, entry?: IoDirent | null) => void): void;
   read(cb?: (err: Error | null, entry?: IoDirent | null) => void): Promise<IoDirent | null> | void {
+    // Closed: a rejection or the callback's error (Node 22 and later; 20 threw).
     const p = new Promise<IoDirent | null>((resolve) => resolve(this.readSync()));
     if (!cb) return p;
     p.then((e) => cb(null, e), (e: Error) => cb(e));
@@ -43,6 +44,7 @@ export class IoDir {
   close(): Promise<void>;
   close(cb: (err: Error | null) => void): void;
   close(cb?: (err: Error | null) => void): Promise<void> | void {
+    // Closed: a rejection or the callback's error (node:fs's Dir; read throws).
     const p = new Promise<void>((resolve) => resolve(this.closeSync()));
     if (!cb) return p;
     p.then(() => cb(null), (e: Error) => cb(e));
@@ -57,8 +59,9 @@ export class IoDir {
     }
   }
 
-  *entries(): Generator<IoDirent> {
-    for (let e = this.readSync(); e !== null; e = this.readSync()) yield e;
+  /** The same as iterating the Dir (node:fs's alias). */
+  entries(): AsyncGenerator<IoDirent> {
+    return this[Symbol.asyncIterator]();
   }
 
   [Symbol.dispose](): void {

@@ -39,7 +39,8 @@ const toMs = (t: number | string | Date): number => (t instanceof Date ? t.getTi
 
 /** Rebuilds a service error with the caller's own paths (the service saw paths within its instance). */
 function userError(e: unknown, path?: PathLike, dest?: PathLike): unknown {
-  if (!(e instanceof FsError)) return e;
+  // Without paths of its own (cp: its steps' errors name theirs), as it is.
+  if (!(e instanceof FsError) || (path === undefined && dest === undefined)) return e;
   return new FsError(e.code as never, e.syscall, e.path !== undefined && path !== undefined ? pathString(path) : undefined, e.dest !== undefined && dest !== undefined ? pathString(dest) : undefined);
 }
 
@@ -527,7 +528,17 @@ export function createIoLibrary(options: IoLibraryOptions) {
    * cp / cpSync when the source or the destination is on a mount: node:fs's
    * copy algorithm over this library's routed functions (see cp.ts).
    */
-  const cpFs = { stat, lstat, readlink, symlink, unlink, mkdir, copyFile, chmod, utimes, readdir } as unknown as CpFs;
+  const cpFs = {
+    ...({ stat, lstat, readlink, symlink, unlink, mkdir, copyFile, chmod, utimes, readdir } as unknown as Omit<CpFs, 'targetAsSeen' | 'targetToStore'>),
+    targetAsSeen: (link: string, target: string) => {
+      const r = table.route(link);
+      return r && target.startsWith('/') ? (r.mount.point === '/' ? target : r.mount.point + (target === '/' ? '' : target)) : target;
+    },
+    targetToStore: (link: string, target: string) => {
+      const [l, t] = [table.route(link), table.route(target)];
+      return l && t && t.mount === l.mount ? t.path : target;
+    },
+  } satisfies CpFs;
   const cp = routed<[PathLike, PathLike, CpOptions?], void>('cp', (src, dest, o = {}) => {
     if (!table.route(src) && !table.route(dest)) return undefined;
     if (o.filter !== undefined && typeof o.filter !== 'function') {

@@ -108,6 +108,8 @@ export class IoService {
   /** Instances the native end serves, and how to stop listening for their libservice's unmount. */
   readonly #nativeNames = new Map<string, () => void>();
   #serving: Promise<void> | undefined;
+  /** The serve loop has ended (normally at stop, or by an error). */
+  #served = false;
   #stopping = false;
   #inFlight = 0;
   #drained: (() => void) | undefined;
@@ -138,11 +140,16 @@ export class IoService {
 
   /** Serves requests until {@link stop}; returns at once. */
   start(): this {
-    this.#serving ??= this.#back.serve((req) => this.#handle(req), {
+    if (this.#serving) return this;
+    this.#serving = this.#back.serve((req) => this.#handle(req), {
       spinNs: this.#o.spinNs,
       idleMs: this.#o.idleMs,
       onClientGone: (c) => void this.#forget(c),
     });
+    const ended = () => {
+      this.#served = true;
+    };
+    this.#serving.then(ended, ended);
     return this;
   }
 
@@ -213,8 +220,9 @@ export class IoService {
     this.#stopping = true;
     this.#nativeEnd?.setStopping(true);
     if (this.#inFlight > 0) await new Promise<void>((r) => (this.#drained = r));
-    // Flushes the native end took finish on their threads; the serve loop completes them.
-    while ((this.#nativeEnd?.flushesInFlight() ?? 0) > 0) await new Promise((r) => setTimeout(r, 1));
+    // Flushes the native end took finish on their threads; the serve loop
+    // completes them (while it runs: one that failed completes nothing more).
+    while (!this.#served && (this.#nativeEnd?.flushesInFlight() ?? 0) > 0) await new Promise((r) => setTimeout(r, 1));
     this.#adoptNativeClients();
     for (const c of [...this.#clientPid.keys()]) await this.#forget(c);
     for (const name of [...this.#nativeNames.keys()]) this.#stopServingNatively(name);
