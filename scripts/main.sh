@@ -15,7 +15,7 @@
 # - libservice-ceph: the user-level CephFS client against ceph-fuse, on a
 #   throw-away single-node cluster started here (Debian's packages, installed
 #   when possible; the bench says it is skipped otherwise).
-# (`pnpm bench` also runs the Rust benches: closed system, copy pipeline, echo.)
+# (`pnpm bench` also runs the Rust benches: closed system, copy pipeline, echo, lookups.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
