@@ -89,7 +89,7 @@ fn work(rx: &Mutex<Receiver<Job>>, done: &Mutex<Vec<Done>>, notify: &Notify) {
         let fd = job.fd.as_raw_fd();
         // SAFETY: `fd` stays open while `job.fd` (an Arc) lives.
         let rc = unsafe { if job.datasync { libc::fdatasync(fd) } else { libc::fsync(fd) } };
-        let errno = if rc < 0 { std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) } else { 0 };
+        let errno = if rc < 0 { crate::root::errno() } else { 0 };
         let us = job.t0.elapsed().as_secs_f64() * 1e6;
         drop(job.fd);
         if let Ok(mut d) = done.lock() {

@@ -30,6 +30,7 @@ use std::time::Instant;
 pub use flusher::{Done, Notify};
 pub use root::Root;
 use flusher::Flusher;
+use root::errno;
 
 /// Latency buckets: powers of two microseconds, as @polytropon/ioservice's stats.ts.
 pub const BUCKETS: usize = 31;
@@ -74,6 +75,11 @@ const OPCODES: [u32; 11] = [
     wire::FSYNC,
     wire::FDATASYNC,
 ];
+
+/// The counter slot of an opcode answered here.
+fn slot(opcode: u32) -> Option<usize> {
+    OPCODES.iter().position(|&o| o == opcode)
+}
 
 /// Handles given out here start at 2^40, above any the JavaScript handler
 /// gives (it counts up from 1 per process): a request naming a handle is
@@ -256,16 +262,11 @@ impl Instances {
     fn close_where(&mut self, close: impl Fn(&OpenFile) -> bool) {
         let (instances, processes) = (&mut self.instances, &mut self.processes);
         self.handles.retain(|_, f| {
-            if !close(f) {
-                return true;
+            let keep = !close(f);
+            if !keep {
+                uncount(instances, processes, f);
             }
-            if let Some(i) = instances.get_mut(&f.instance) {
-                i.open = i.open.saturating_sub(1);
-            }
-            if let Some(p) = processes.get_mut(&f.pid) {
-                p.here = p.here.saturating_sub(1);
-            }
-            false
+            keep
         });
     }
 
@@ -305,14 +306,14 @@ impl Instances {
 
     /// The counter of `opcode`, if it is one answered here.
     pub fn counter(&self, opcode: u32) -> Option<&Counter> {
-        OPCODES.iter().position(|&o| o == opcode).map(|i| &self.counters[i])
+        slot(opcode).map(|i| &self.counters[i])
     }
 
     /// Answers a request of `client` of process `pid` if it is one of this
     /// crate's, for one of its instances or handles. `tag` names the request
     /// to [`Instances::finished`] when it finishes later (a flush).
     pub fn serve(&mut self, tag: u64, client: u64, pid: u32, opcode: u32, payload: &[u8]) -> Served<'_> {
-        let Some(slot) = OPCODES.iter().position(|&o| o == opcode) else { return Served::Pass };
+        let Some(slot) = slot(opcode) else { return Served::Pass };
         if self.stopping {
             return Served::Pass;
         }
@@ -349,8 +350,8 @@ impl Instances {
         let mut out = Vec::with_capacity(done.len());
         for d in done {
             let opcode = if d.datasync { wire::FDATASYNC } else { wire::FSYNC };
-            if let Some(slot) = OPCODES.iter().position(|&o| o == opcode) {
-                self.counters[slot].record(d.us, d.errno != 0);
+            if let Some(i) = slot(opcode) {
+                self.counters[i].record(d.us, d.errno != 0);
             }
             out.push((d.tag, -i64::from(d.errno)));
         }
@@ -442,12 +443,11 @@ impl Instances {
         }
     }
 
-    /// The handle a request names, if it is ours and its process's. Not
+    /// The open file a request names, if it is ours and its process's. Not
     /// ours (another process's, closed, or the handler's own): the handler
     /// answers, EBADF.
-    fn handle(&self, pid: u32, handle: i64) -> Option<u64> {
-        let h = u64::try_from(handle).ok()?;
-        self.handles.get(&h).filter(|f| f.pid == pid).map(|_| h)
+    fn file(&self, pid: u32, handle: i64) -> Option<&OpenFile> {
+        self.handles.get(&u64::try_from(handle).ok()?).filter(|f| f.pid == pid)
     }
 
     /// Hands a flush of one of our handles to the flushing threads.
@@ -457,8 +457,8 @@ impl Instances {
         if !f.end() {
             return None;
         }
-        let file = &self.handles[&self.handle(pid, handle)?];
-        self.flusher.flush(tag, file.fd.clone(), opcode == wire::FDATASYNC);
+        let fd = self.file(pid, handle)?.fd.clone();
+        self.flusher.flush(tag, fd, opcode == wire::FDATASYNC);
         self.flushing += 1;
         Some(())
     }
@@ -475,13 +475,10 @@ impl Instances {
                 if !f.end() {
                     return None;
                 }
-                let file = self.handles.remove(&self.handle(pid, handle)?)?;
-                if let Some(i) = self.instances.get_mut(&file.instance) {
-                    i.open = i.open.saturating_sub(1);
-                }
-                if let Some(p) = self.processes.get_mut(&pid) {
-                    p.here = p.here.saturating_sub(1);
-                }
+                self.file(pid, handle)?;
+                // `file` took the handle as a u64 key: it is a non-negative one.
+                let file = self.handles.remove(&(handle as u64))?;
+                uncount(&mut self.instances, &mut self.processes, &file);
                 match Arc::try_unwrap(file.fd) {
                     Ok(fd) => {
                         // close(2) reports errors of writes the kernel kept (NFS...).
@@ -498,7 +495,7 @@ impl Instances {
                 if !f.end() {
                     return None;
                 }
-                let fd = self.handles[&self.handle(pid, handle)?].fd.as_raw_fd();
+                let fd = self.file(pid, handle)?.fd.as_raw_fd();
                 if length > self.limits.read_bytes {
                     return Some(libc::EINVAL);
                 }
@@ -521,7 +518,7 @@ impl Instances {
             wire::WRITE => {
                 let position = f.int()?;
                 let data = f.rest();
-                let fd = self.handles[&self.handle(pid, handle)?].fd.as_raw_fd();
+                let fd = self.file(pid, handle)?.fd.as_raw_fd();
                 let buf = data.as_ptr().cast();
                 // SAFETY: `data` is a valid slice; `fd` is open.
                 let n = unsafe { if position < 0 { libc::write(fd, buf, data.len()) } else { libc::pwrite(fd, buf, data.len(), position) } };
@@ -535,7 +532,7 @@ impl Instances {
                 if !f.end() {
                     return None;
                 }
-                let fd = self.handles[&self.handle(pid, handle)?].fd.as_raw_fd();
+                let fd = self.file(pid, handle)?.fd.as_raw_fd();
                 match root::fstat(fd) {
                     Ok(a) => Some(stat_reply(&a, &mut self.reply)),
                     Err(e) => Some(e),
@@ -546,7 +543,7 @@ impl Instances {
                 if !f.end() {
                     return None;
                 }
-                let fd = self.handles[&self.handle(pid, handle)?].fd.as_raw_fd();
+                let fd = self.file(pid, handle)?.fd.as_raw_fd();
                 if length < 0 {
                     return Some(libc::EINVAL);
                 }
@@ -555,6 +552,16 @@ impl Instances {
             }
             _ => None,
         }
+    }
+}
+
+/// A handle closed: one fewer open on its instance and in its process.
+fn uncount(instances: &mut HashMap<String, Instance>, processes: &mut HashMap<u32, Process>, f: &OpenFile) {
+    if let Some(i) = instances.get_mut(&f.instance) {
+        i.open = i.open.saturating_sub(1);
+    }
+    if let Some(p) = processes.get_mut(&f.pid) {
+        p.here = p.here.saturating_sub(1);
     }
 }
 
@@ -567,11 +574,6 @@ fn stat_reply(a: &wire::Attributes, reply: &mut Vec<u8>) -> i32 {
         reply.clear();
         libc::EINVAL
     }
-}
-
-/// The errno of the last failed call.
-fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::wire::Attributes;
 const RACE_RETRIES: usize = 8;
 
 /// The errno of the last failed call.
-fn errno() -> i32 {
+pub(crate) fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 

@@ -98,9 +98,9 @@ function* statOrNull(op: CpFs['stat'], p: string): Steps<Stat | null> {
   }
 }
 
-/** checkPaths: the filter, then the two stats and what they forbid. */
-function* checkPaths(fs: CpFs, src: string, dest: string, o: CpOptions): Steps<{ srcStat: Stat | null; destStat: Stat | null; skipped: boolean }> {
-  if (!(yield* filtered(src, dest, o))) return { srcStat: null, destStat: null, skipped: true };
+/** checkPaths: the filter (null: skipped), then the two stats and what they forbid. */
+function* checkPaths(fs: CpFs, src: string, dest: string, o: CpOptions): Steps<{ srcStat: Stat; destStat: Stat | null } | null> {
+  if (!(yield* filtered(src, dest, o))) return null;
   // Both sides by the same call, as node:fs: a symlink at dest is one, not its target.
   const statOf = o.dereference ? fs.stat : fs.lstat;
   const srcStat = yield* run(statOf, src);
@@ -115,7 +115,7 @@ function* checkPaths(fs: CpFs, src: string, dest: string, o: CpOptions): Steps<{
     }
   }
   if (srcStat.isDirectory() && isSrcSubdir(src, dest)) throw einval(`cannot copy ${src} to a subdirectory of self ${dest}`, dest);
-  return { srcStat, destStat, skipped: false };
+  return { srcStat, destStat };
 }
 
 /**
@@ -134,23 +134,23 @@ function* checkParentPaths(fs: CpFs, src: string, srcStat: Stat, dest: string): 
 
 /** Copies `src` to `dest` as fs.cpSync / fs.promises.cp do. */
 export function* cp(fs: CpFs, src: string, dest: string, o: CpOptions): Steps<void> {
-  const { srcStat, destStat, skipped } = yield* checkPaths(fs, src, dest, o);
-  if (skipped || srcStat === null) return;
-  yield* checkParentPaths(fs, src, srcStat, dest);
+  const checked = yield* checkPaths(fs, src, dest, o);
+  if (!checked) return;
+  yield* checkParentPaths(fs, src, checked.srcStat, dest);
   const parent = dirname(dest);
   if ((yield* statOrNull(fs.stat, parent)) === null) yield* run(fs.mkdir, parent, { recursive: true });
-  yield* copyEntry(fs, destStat, src, dest, o);
+  yield* copyEntry(fs, checked.srcStat, checked.destStat, src, dest, o);
 }
 
-function* copyEntry(fs: CpFs, destStat: Stat | null, src: string, dest: string, o: CpOptions): Steps<void> {
-  const srcStat = yield* run(o.dereference ? fs.stat : fs.lstat, src);
+/** Copies one entry whose stats checkPaths took (the source's is not taken again). */
+function* copyEntry(fs: CpFs, srcStat: Stat, destStat: Stat | null, src: string, dest: string, o: CpOptions): Steps<void> {
   if (srcStat.isDirectory()) {
     if (!o.recursive) throw cpError('ERR_FS_EISDIR', 'Path is a directory', 'EISDIR', `Recursive option is required to copy a directory: ${src}`, src);
     if (!destStat) yield* run(fs.mkdir, dest);
     for (const name of yield* run(fs.readdir, src)) {
       const [s, d] = [join(src, name), join(dest, name)];
       const c = yield* checkPaths(fs, s, d, o);
-      if (!c.skipped) yield* copyEntry(fs, c.destStat, s, d, o);
+      if (c) yield* copyEntry(fs, c.srcStat, c.destStat, s, d, o);
     }
     if (!destStat) yield* run(fs.chmod, dest, srcStat.mode);
   } else if (srcStat.isFile() || srcStat.isCharacterDevice() || srcStat.isBlockDevice()) {
@@ -172,9 +172,10 @@ function* copyEntry(fs: CpFs, destStat: Stat | null, src: string, dest: string, 
   } else if (srcStat.isSymbolicLink()) {
     // Targets compared and resolved as the caller names paths, stored as
     // the link's own filesystem names them.
-    let target = fs.targetAsSeen(src, yield* run(fs.readlink, src));
+    const text = yield* run(fs.readlink, src);
+    let target = fs.targetAsSeen(src, text);
     if (!o.verbatimSymlinks && !isAbsolute(target)) target = resolve(dirname(src), target);
-    const stored = o.verbatimSymlinks ? yield* run(fs.readlink, src) : fs.targetToStore(dest, target);
+    const stored = o.verbatimSymlinks ? text : fs.targetToStore(dest, target);
     if (!destStat) return yield* run(fs.symlink, stored, dest);
     let destTarget: string;
     try {
