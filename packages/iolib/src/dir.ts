@@ -36,11 +36,13 @@ export class IoDir {
     p.then((e) => cb(null, e), (e: Error) => cb(e));
   }
 
+  /** Closes it; a second close throws ERR_DIR_CLOSED. */
   closeSync(): void {
     if (this.#closed) throw closedError();
     this.#closed = true;
   }
 
+  /** Closes it; with a callback, node:fs's callback form. */
   close(): Promise<void>;
   close(cb: (err: Error | null) => void): void;
   close(cb?: (err: Error | null) => void): Promise<void> | void {
@@ -64,10 +66,12 @@ export class IoDir {
     return this[Symbol.asyncIterator]();
   }
 
+  /** Closes it unless closed (`using`). */
   [Symbol.dispose](): void {
     if (!this.#closed) this.closeSync();
   }
 
+  /** Closes it unless closed (`await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
     if (!this.#closed) this.closeSync();
   }
