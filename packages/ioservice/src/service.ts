@@ -12,7 +12,7 @@ import { isLibservice, LocalLibservice, parseOptions } from '@polytropon/libserv
 import type { Libservice } from '@polytropon/libservice';
 import { z } from 'zod';
 import { errno } from './errno.js';
-import { nativeBinding, type NativeService } from './native.js';
+import { backEnd, nativeBinding, type NativeService } from './native.js';
 import { OperationCounter, type OperationStats } from './stats.js';
 
 const Instance = z.custom<Libservice>(isLibservice, { message: 'must be a libservice' });
@@ -105,6 +105,10 @@ export class IoService {
   readonly #o: z.output<typeof IoServiceOptions>;
   /** The native end of the channel, when it serves it. */
   readonly #nativeEnd: NativeService | undefined;
+  /** Its binding, whose plain functions take the end's number. */
+  readonly #binding: Exclude<ReturnType<typeof nativeBinding>, Error> | undefined;
+  /** The end's number (read once: a getter of a native object costs a class method's call). */
+  readonly #nativeHandle: number = 0;
   /** Instances the native end serves, and how to stop listening for their libservice's unmount. */
   readonly #nativeNames = new Map<string, () => void>();
   #serving: Promise<void> | undefined;
@@ -123,8 +127,10 @@ export class IoService {
       this.#back = BackDriver.create(o.endpoint, channel);
     } else {
       let end: NativeService | undefined;
-      this.#back = BackDriver.create(o.endpoint, channel, (name, c) => (end = binding.NativeService.create(name, c.queues, c.queueCapacity, c.buffers, c.bufferSize, c.maxRequest, o.maxHandlesPerProcess, o.maxReadBytes)));
+      this.#back = BackDriver.create(o.endpoint, channel, (name, c) => backEnd(binding, (end = binding.NativeService.create(name, c.queues, c.queueCapacity, c.buffers, c.bufferSize, c.maxRequest, o.maxHandlesPerProcess, o.maxReadBytes))));
       this.#nativeEnd = end;
+      this.#binding = binding;
+      this.#nativeHandle = end?.handle ?? 0;
     }
     for (const [name, inst] of Object.entries(o.instances)) {
       this.#instances.set(name, inst);
@@ -326,7 +332,7 @@ export class IoService {
 
   /** Tells the native end how many handles a process holds here (EMFILE counts both). */
   #countHandles(p: Process): void {
-    this.#nativeEnd?.setHandlesThere(p.pid, p.handles.size);
+    this.#binding?.serviceSetHandlesThere(this.#nativeHandle, p.pid, p.handles.size);
   }
 
   #open(p: Process, fd: number): OpenHandle {
@@ -338,7 +344,7 @@ export class IoService {
     const num = (k: string) => m[k] as number;
     switch (op) {
       case Opcode.Open: {
-        if (proc.handles.size + (this.#nativeEnd?.handlesHere(proc.pid) ?? 0) >= this.#o.maxHandlesPerProcess) refuse('EMFILE');
+        if (proc.handles.size + (this.#binding?.serviceHandlesHere(this.#nativeHandle, proc.pid) ?? 0) >= this.#o.maxHandlesPerProcess) refuse('EMFILE');
         const [inst, p] = path();
         const handle = await inst.open(p, num('flags'), num('mode'));
         if (this.#processes.get(proc.pid) !== proc) {

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackDriver, FrontDriver, IpcError } from './index.js';
+import { fromNative } from './errors.js';
+import { native } from './native.js';
 import { codeOf as codeOfType } from '../../../tooling/test-helpers.js';
 
 const peerScript = fileURLToPath(new URL('./fixtures/peer.mjs', import.meta.url));
@@ -183,6 +185,45 @@ describe('FrontDriver and BackDriver', () => {
     front.detach();
     await back.close();
     backs.splice(backs.indexOf(back), 1);
+  });
+
+  it("a driver's native handle answers only on the thread that attached it, and forged ones get a code", async () => {
+    const name = endpoint('handles');
+    const back = native.NativeBack.create(`/${name}`, 1, 64, 4, 64 * 1024, 64 * 1024);
+    const front = native.NativeFront.attach(`/${name}`, 0, null);
+    const reply = Buffer.alloc(64);
+    const len = new Float64Array(1);
+    const nativeCode = (f: () => unknown) => codeOfType(IpcError, () => {
+      try {
+        return f();
+      } catch (e) {
+        throw fromNative(e);
+      }
+    });
+    for (const forged of [0, 1, 0xffff, 0x7fff_ffff, 0xffff_ffff, front.handle ^ 0x8000_0000]) {
+      expect(nativeCode(() => native.frontCall(forged, 1, Buffer.alloc(0), reply, len))).toBe('ERR_IPC_INVALID_ARGUMENT');
+      expect(nativeCode(() => native.backTake(forged, 1, 0, reply))).toBe('ERR_IPC_INVALID_ARGUMENT');
+    }
+    // Another thread of this process holds the same numbers but not the entries.
+    const w = new Worker(
+      `const { parentPort, workerData } = await import('node:worker_threads');
+       const b = (await import('node:module')).createRequire(${JSON.stringify(import.meta.url)})('../ipc.linux-x64-gnu.node');
+       const out = [];
+       for (const f of [() => b.frontCall(workerData.front, 1, Buffer.alloc(0), Buffer.alloc(8), new Float64Array(1)), () => b.backTake(workerData.back, 1, 0, Buffer.alloc(64)), () => b.backComplete(workerData.back, 0, 0, 0, Buffer.alloc(0))]) {
+         try { f(); out.push('answered'); } catch (e) { out.push(String(e.message).split(':')[0]); }
+       }
+       parentPort.postMessage(out);`,
+      { eval: true, workerData: { front: front.handle, back: back.handle } } as never,
+    );
+    expect((await once(w, 'message'))[0]).toEqual(['ERR_IPC_INVALID_ARGUMENT', 'ERR_IPC_INVALID_ARGUMENT', 'ERR_IPC_INVALID_ARGUMENT']);
+    await w.terminate();
+    // Still this thread's, and working.
+    native.frontStart(front.handle, 5, Buffer.from('x'));
+    expect(native.backTake(back.handle, 4, 1e6, Buffer.alloc(4096))).toBe(1);
+    front.detach();
+    expect(nativeCode(() => native.frontCall(front.handle, 1, Buffer.alloc(0), reply, len))).toBe('ERR_IPC_DETACHED');
+    back.close();
+    expect(nativeCode(() => native.backTake(back.handle, 1, 0, reply))).toBe('ERR_IPC_DETACHED');
   });
 
   it('refuses bad options and arguments with codes', () => {

@@ -26,6 +26,8 @@ function bytes(payload: Uint8Array | undefined): Uint8Array {
  */
 export class FrontDriver {
   readonly #native: NativeFront;
+  /** The native driver's number for the `front*` functions (see native/src/lib.rs). */
+  readonly #handle: number;
   /** Reused for replies up to its size; larger ones come back whole. */
   #reply = Buffer.allocUnsafe(64 * 1024);
   readonly #len = new Float64Array(1);
@@ -39,6 +41,7 @@ export class FrontDriver {
 
   private constructor(n: NativeFront, pollNs: number, endpoint: string) {
     this.#native = n;
+    this.#handle = n.handle;
     this.#endpoint = endpoint;
     this.#bufferSize = n.bufferSize();
     this.#pollNs = pollNs;
@@ -69,7 +72,7 @@ export class FrontDriver {
     }
     let status: number;
     try {
-      status = this.#native.call(opcode, body, this.#reply, this.#len);
+      status = native.frontCall(this.#handle, opcode, body, this.#reply, this.#len);
     } catch (e) {
       throw fromNative(e);
     }
@@ -80,7 +83,7 @@ export class FrontDriver {
     const n = this.#len[0] as number;
     if (n === 0) return { status, data: EMPTY };
     if (n > this.#reply.length) {
-      const data = this.#native.takeReply();
+      const data = native.frontTakeReply(this.#handle);
       // Grow the reused reply buffer (up to 64 MiB), so that replies of
       // this size are copied into a plain Buffer from now on. Handing the
       // native Vec over instead (no copy) was slower in a loop of sync
@@ -115,11 +118,11 @@ export class FrontDriver {
         const [status, data] = (await this.#native.callAsync(opcode, body)) as [number, Buffer];
         return { status, data };
       }
-      this.#native.start(opcode, body);
+      native.frontStart(this.#handle, opcode, body);
       const t0 = process.hrtime.bigint();
       do {
         await immediate();
-        const status = this.#native.poll(this.#reply, this.#len);
+        const status = native.frontPoll(this.#handle, this.#reply, this.#len);
         if (!Number.isNaN(status)) return this.#result(status);
       } while (Number(process.hrtime.bigint() - t0) < this.#pollNs);
       const [status, data] = (await this.#native.finishAsync()) as [number, Buffer];

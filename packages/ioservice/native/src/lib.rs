@@ -2,8 +2,11 @@
 //! channel, the same as @polytropon/ipc's NativeBack (so that ipc's
 //! BackDriver serves it), except that `take` answers the requests of
 //! local-directory instances it can (lookups, and files opened here: see
-//! polytropon-local-instance) before JavaScript sees them.
+//! polytropon-local-instance) before JavaScript sees them. As there, the
+//! hot operations (take, complete, servedNatively) are plain functions over
+//! the service's handle number, not class methods (see polytropon-handles).
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,6 +14,7 @@ use std::time::{Duration, Instant};
 use napi::bindgen_prelude::{AsyncTask, Float64Array, Uint8Array};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
+use polytropon_handles::Handles;
 use polytropon_ipc::{BackDriver, BackOptions, Geometry, Request, Waiter};
 use polytropon_local_instance::{Done, Instances, Limits, Served};
 
@@ -34,6 +38,21 @@ fn dur_ns(ns: f64) -> Duration {
     Duration::from_nanos(ns.clamp(0.0, 1e15) as u64)
 }
 
+fn not_here(handle: u32) -> Error {
+    Error::new(Status::InvalidArg, format!("ERR_IPC_INVALID_ARGUMENT: {handle} is not a live service handle of this thread"))
+}
+
+fn busy() -> Error {
+    Error::new(Status::GenericFailure, "ERR_IPC_BUSY: this service is in use by an outer call".to_string())
+}
+
+static SERVICES: Handles<RefCell<State>> = Handles::new(1024);
+
+/// Runs `f` on the state of the service `handle`, for the thread that made it.
+fn service<T>(handle: u32, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+    SERVICES.with(handle, |cell| f(&mut *cell.try_borrow_mut().map_err(|_| busy())?)).unwrap_or_else(|| Err(not_here(handle)))
+}
+
 struct State {
     back: Option<BackDriver>,
     /// Requests taken for JavaScript that did not fit its buffer yet.
@@ -45,10 +64,11 @@ struct State {
     scratch: Vec<u8>,
 }
 
-/// The I/O service's end of its channel.
+/// The I/O service's end of its channel; its hot operations are the
+/// `service*` functions, with its `handle`.
 #[napi]
 pub struct NativeService {
-    state: Mutex<State>,
+    handle: u32,
     waiter: Arc<Waiter>,
     /// Flushes finished and not completed yet: the service must not sleep over them.
     finished: Arc<Mutex<Vec<Done>>>,
@@ -60,16 +80,7 @@ impl NativeService {
     /// limits for what it answers natively: handles per process, bytes per read.
     #[napi(factory)]
     #[allow(clippy::too_many_arguments)] // the channel's geometry and the service's limits, as JS has them
-    pub fn create(
-        name: String,
-        queue_count: u32,
-        queue_capacity: u32,
-        buffer_count: u32,
-        buffer_size: u32,
-        max_request: f64,
-        handles_per_process: u32,
-        read_bytes: u32,
-    ) -> Result<NativeService> {
+    pub fn create(name: String, queue_count: u32, queue_capacity: u32, buffer_count: u32, buffer_size: u32, max_request: f64, handles_per_process: u32, read_bytes: u32) -> Result<NativeService> {
         let geometry = Geometry { queue_count, queue_capacity, buffer_count, buffer_size };
         let opts = BackOptions { geometry, max_request: max_request.clamp(0.0, 1e15) as usize, copy_limit: 64 * 1024 };
         let back = BackDriver::create(&name, opts).map_err(to_napi)?;
@@ -80,90 +91,19 @@ impl NativeService {
         let local = Instances::new(limits, Arc::new(move || w.wake()));
         let finished = local.finished_list();
         let state = State { back: Some(back), held: VecDeque::new(), local, served: 0, scratch: Vec::new() };
-        Ok(NativeService { state: Mutex::new(state), waiter, finished })
+        // On failure the state comes back and is dropped, which closes the channel.
+        let handle = SERVICES.insert(RefCell::new(state)).map_err(|_| Error::new(Status::GenericFailure, "ERR_IPC_IO: more than 1024 channels served in this process".to_string()))?;
+        Ok(NativeService { handle, waiter, finished })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T> {
-        let mut g = self.state.lock().map_err(|_| gone())?;
-        Ok(f(&mut g))
+        service(self.handle, |s| Ok(f(s)))
     }
 
-    /// Takes requests as NativeBack.take does (same records in `into`),
-    /// answering natively those of local-directory instances it can; keeps
-    /// taking while it answers them all, up to `spinNs` without a request
-    /// and a millisecond in all. Returns how many it wrote for JavaScript.
-    #[napi]
-    pub fn take(&self, max: u32, spin_ns: f64, mut into: Uint8Array) -> Result<u32> {
-        let mut g = self.state.lock().map_err(|_| gone())?;
-        let State { back, held, local, served, scratch } = &mut *g;
-        let back = back.as_mut().ok_or_else(gone)?;
-        complete_flushes(back, local, served);
-        local.check_roots();
-        if held.is_empty() {
-            let spin = dur_ns(spin_ns);
-            let start = Instant::now();
-            let mut last = start;
-            loop {
-                let reqs = back.take(max.max(1) as usize, spin.saturating_sub(last.elapsed()), Duration::ZERO);
-                if reqs.is_empty() {
-                    break;
-                }
-                for r in reqs {
-                    let payload: &[u8] = if r.in_place == 0 {
-                        &r.payload
-                    } else if r.opcode != polytropon_local_instance::wire::WRITE {
-                        held.push_back(r);
-                        continue;
-                    } else {
-                        // A large request (a write's data) left in the
-                        // client's buffer: copied out, as it is untrusted
-                        // memory that may change underneath.
-                        let Some((src, size)) = back.request_area(r.token()) else { continue };
-                        if r.in_place > size {
-                            continue;
-                        }
-                        scratch.clear();
-                        if scratch.capacity() > KEEP_SCRATCH {
-                            *scratch = Vec::new();
-                        }
-                        scratch.reserve(r.in_place);
-                        // SAFETY: `src` is the request's data area in the
-                        // mapped channel, `r.in_place` <= its size bytes;
-                        // `scratch` has room for them (reserved above).
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(src, scratch.as_mut_ptr(), r.in_place);
-                            scratch.set_len(r.in_place);
-                        }
-                        scratch
-                    };
-                    let (index, seq) = r.token();
-                    match local.serve(u64::from(index) << 32 | u64::from(seq), r.client, r.pid, r.opcode, payload) {
-                        Served::Reply(status, reply) => {
-                            back.complete(r.token(), status, reply);
-                            *served = served.wrapping_add(1);
-                        }
-                        Served::Later => *served = served.wrapping_add(1),
-                        Served::Pass => held.push_back(r),
-                    }
-                }
-                complete_flushes(back, local, served);
-                if !held.is_empty() || start.elapsed() >= NATIVE_STRETCH {
-                    break;
-                }
-                last = Instant::now();
-            }
-        }
-        // SAFETY: `into` is an argument of this synchronous call, not
-        // otherwise borrowed while it runs.
-        let out = unsafe { into.as_mut() };
-        polytropon_ipc::inbox::pack(back, held, out).map_err(to_napi)
-    }
-
-    /// How many requests takes answered natively since the last call (a
-    /// busy service whose requests all went that way must not sleep).
-    #[napi]
-    pub fn served_natively(&self) -> Result<u32> {
-        self.with(|s| std::mem::take(&mut s.served))
+    /// This service's number for the `service*` functions, on this thread.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     /// Answers the requests of instance `name` natively, beneath the
@@ -196,18 +136,6 @@ impl NativeService {
     #[napi]
     pub fn forget_client(&self, client: f64) -> Result<()> {
         self.with(|s| s.local.forget_client(client as u64))
-    }
-
-    /// The handles a process has open in JavaScript (EMFILE counts both sides).
-    #[napi]
-    pub fn set_handles_there(&self, pid: u32, n: u32) -> Result<()> {
-        self.with(|s| s.local.set_handles_there(pid, n as usize))
-    }
-
-    /// Handles a process has open natively.
-    #[napi]
-    pub fn handles_here(&self, pid: u32) -> Result<u32> {
-        self.with(|s| s.local.handles_here(pid) as u32)
     }
 
     /// Flushes running on the flushing threads (a graceful stop waits for them).
@@ -262,39 +190,139 @@ impl NativeService {
         AsyncTask::new(Wait { waiter: self.waiter.clone(), finished: self.finished.clone(), timeout: dur_ns(timeout_ms * 1e6) })
     }
 
-    /// Completes request (index, seq): false if its client is gone.
-    #[napi]
-    pub fn complete(&self, index: u32, seq: u32, status: f64, data: &[u8]) -> Result<bool> {
-        let mut g = self.state.lock().map_err(|_| gone())?;
-        Ok(g.back.as_mut().ok_or_else(gone)?.complete((index, seq), status as i64, data))
-    }
-
     /// Clients that exited or detached since the last call, by id.
     #[napi]
     pub fn reap(&self) -> Result<Vec<f64>> {
-        let mut g = self.state.lock().map_err(|_| gone())?;
-        Ok(g.back.as_mut().ok_or_else(gone)?.reap().into_iter().map(|c| c as f64).collect())
+        service(self.handle, |s| Ok(s.back.as_mut().ok_or_else(gone)?.reap().into_iter().map(|c| c as f64).collect()))
     }
 
     /// Requests refused so far: [stale descriptors, protocol errors].
     #[napi]
     pub fn refusals(&self) -> Result<Vec<f64>> {
-        let g = self.state.lock().map_err(|_| gone())?;
-        let r = g.back.as_ref().ok_or_else(gone)?.refusals();
+        let r = service(self.handle, |s| Ok(s.back.as_ref().ok_or_else(gone)?.refusals()))?;
         Ok(vec![r.stale_descriptors as f64, r.protocol_errors as f64])
     }
 
     /// Stops: waiting clients fail with ERR_IPC_SERVICE_GONE, names are removed.
     #[napi]
     pub fn close(&self) {
-        if let Ok(mut g) = self.state.lock() {
-            g.local.unmount_all();
-            if let Some(mut b) = g.back.take() {
+        let _ = self.with(|s| {
+            s.local.unmount_all();
+            if let Some(mut b) = s.back.take() {
                 b.close();
             }
-        }
+        });
     }
 }
+
+impl Drop for NativeService {
+    fn drop(&mut self) {
+        SERVICES.remove(self.handle);
+    }
+}
+
+/// Takes requests as NativeBack.take does (same records in `into`),
+/// answering natively those of local-directory instances it can; keeps
+/// taking while it answers them all, up to `spinNs` without a request
+/// and a millisecond in all. Returns how many it wrote for JavaScript.
+#[napi]
+pub fn service_take(handle: u32, max: u32, spin_ns: f64, mut into: Uint8Array) -> Result<u32> {
+    service(handle, |g| {
+        let State { back, held, local, served, scratch } = g;
+        let back = back.as_mut().ok_or_else(gone)?;
+        complete_flushes(back, local, served);
+        local.check_roots();
+        if held.is_empty() {
+            let spin = dur_ns(spin_ns);
+            let start = Instant::now();
+            let mut last = start;
+            loop {
+                let reqs = back.take(max.max(1) as usize, spin.saturating_sub(last.elapsed()), Duration::ZERO);
+                if reqs.is_empty() {
+                    break;
+                }
+                for r in reqs {
+                    let payload: &[u8] = if r.in_place == 0 {
+                        &r.payload
+                    } else if r.opcode != polytropon_local_instance::wire::WRITE {
+                        held.push_back(r);
+                        continue;
+                    } else {
+                        // A large request (a write's data) left in the
+                        // client's buffer: copied out, as it is untrusted
+                        // memory that may change underneath.
+                        let Some((src, size)) = back.request_area(r.token()) else {
+                            continue;
+                        };
+                        if r.in_place > size {
+                            continue;
+                        }
+                        scratch.clear();
+                        if scratch.capacity() > KEEP_SCRATCH {
+                            *scratch = Vec::new();
+                        }
+                        scratch.reserve(r.in_place);
+                        // SAFETY: `src` is the request's data area in the
+                        // mapped channel, `r.in_place` <= its size bytes;
+                        // `scratch` has room for them (reserved above).
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(src, scratch.as_mut_ptr(), r.in_place);
+                            scratch.set_len(r.in_place);
+                        }
+                        scratch
+                    };
+                    let (index, seq) = r.token();
+                    match local.serve(u64::from(index) << 32 | u64::from(seq), r.client, r.pid, r.opcode, payload) {
+                        Served::Reply(status, reply) => {
+                            back.complete(r.token(), status, reply);
+                            *served = served.wrapping_add(1);
+                        }
+                        Served::Later => *served = served.wrapping_add(1),
+                        Served::Pass => held.push_back(r),
+                    }
+                }
+                complete_flushes(back, local, served);
+                if !held.is_empty() || start.elapsed() >= NATIVE_STRETCH {
+                    break;
+                }
+                last = Instant::now();
+            }
+        }
+        // SAFETY: `into` is an argument of this synchronous call, not
+        // otherwise borrowed while it runs.
+        let out = unsafe { into.as_mut() };
+        polytropon_ipc::inbox::pack(back, held, out).map_err(to_napi)
+    })
+}
+
+/// How many requests takes answered natively since the last call (a
+/// busy service whose requests all went that way must not sleep).
+#[napi]
+pub fn service_served_natively(handle: u32) -> Result<u32> {
+    service(handle, |s| Ok(std::mem::take(&mut s.served)))
+}
+
+/// Completes request (index, seq): false if its client is gone.
+#[napi]
+pub fn service_complete(handle: u32, index: u32, seq: u32, status: f64, data: &[u8]) -> Result<bool> {
+    service(handle, |s| Ok(s.back.as_mut().ok_or_else(gone)?.complete((index, seq), status as i64, data)))
+}
+
+/// The handles a process has open in JavaScript (EMFILE counts both sides).
+#[napi]
+pub fn service_set_handles_there(handle: u32, pid: u32, n: u32) -> Result<()> {
+    service(handle, |s| {
+        s.local.set_handles_there(pid, n as usize);
+        Ok(())
+    })
+}
+
+/// Handles a process has open natively.
+#[napi]
+pub fn service_handles_here(handle: u32, pid: u32) -> Result<u32> {
+    service(handle, |s| Ok(s.local.handles_here(pid) as u32))
+}
+
 
 /// Completes the flushes that finished (their tag is the request's token).
 fn complete_flushes(back: &mut BackDriver, local: &mut Instances, served: &mut u32) {

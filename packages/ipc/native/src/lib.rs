@@ -3,16 +3,24 @@
 //! layer passes, and its length in a scratch array, so no object is made
 //! per call. The TS layer validates options and turns the `CODE: message`
 //! reasons raised here into `IpcError`s.
+//!
+//! The hot operations (a client's call, start and poll, a service's take
+//! and complete) are plain functions over a handle number, not class
+//! methods: a class method costs 330-400 ns a call here (see
+//! polytropon-handles), as much as a whole null round trip in the core.
+//! Each `NativeFront` and `NativeBack` puts its state in a table for the
+//! thread that made it and removes it when finalized.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::bindgen_prelude::{AsyncTask, Buffer, Float64Array, Uint8Array};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
-use polytropon_ipc::{BackDriver, BackOptions, FrontDriver, FrontOptions, Geometry, Waiter};
-
-/// Bytes of the record before each request's payload in `NativeBack::take`.
+use polytropon_handles::Handles;
+use polytropon_ipc::{BackDriver, BackOptions, FrontDriver, FrontOptions, Geometry, Request, Waiter};
 
 fn to_napi(e: polytropon_ipc::Error) -> Error {
     Error::new(Status::GenericFailure, format!("{}: {e}", e.code()))
@@ -26,12 +34,131 @@ fn dur_ns(ns: f64) -> Duration {
     Duration::from_nanos(ns.clamp(0.0, 1e15) as u64)
 }
 
-/// The application's end of a channel: one request buffer, one call at a time.
-#[napi]
-pub struct NativeFront {
+fn not_here(handle: u32) -> Error {
+    Error::new(Status::InvalidArg, format!("ERR_IPC_INVALID_ARGUMENT: {handle} is not a live driver handle of this thread"))
+}
+
+fn busy() -> Error {
+    Error::new(Status::GenericFailure, "ERR_IPC_BUSY: this driver is in use by an outer call".to_string())
+}
+
+/// A client's state, for the thread that attached it.
+struct FrontEntry {
+    /// Shared with the async calls, which run on libuv's threads.
     inner: Arc<Mutex<Option<FrontDriver>>>,
     /// The last reply, when it did not fit the caller's reply buffer.
-    pending: Vec<u8>,
+    pending: RefCell<Vec<u8>>,
+}
+
+static FRONTS: Handles<FrontEntry> = Handles::new(4096);
+
+/// Runs `f` on the attached driver and pending reply of `handle`.
+fn front<R>(handle: u32, f: impl FnOnce(&mut FrontDriver, &mut Vec<u8>) -> Result<R>) -> Result<R> {
+    FRONTS
+        .with(handle, |e| {
+            let mut pending = e.pending.try_borrow_mut().map_err(|_| busy())?;
+            let mut guard = e.inner.lock().map_err(|_| gone())?;
+            f(guard.as_mut().ok_or_else(gone)?, &mut pending)
+        })
+        .unwrap_or_else(|| Err(not_here(handle)))
+}
+
+/// Sends a request on the driver `handle`, waits, and copies the reply into
+/// `reply` if it fits. `out[0]` = the reply's length; a longer reply is
+/// kept for `frontTakeReply`. Returns the service's status.
+#[napi]
+pub fn front_call(handle: u32, opcode: u32, payload: &[u8], mut reply: Uint8Array, mut out: Float64Array) -> Result<f64> {
+    front(handle, |front, pending| {
+        let status = front.call(opcode, payload, pending).map_err(to_napi)?;
+        // SAFETY: both arrays are arguments of this synchronous call, alive
+        // and not otherwise borrowed while it runs (JS is blocked in it).
+        let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
+        Ok(deliver(pending, status, reply, out))
+    })
+}
+
+/// The reply of the last call, when it was longer than its reply buffer.
+#[napi]
+pub fn front_take_reply(handle: u32) -> Result<Buffer> {
+    FRONTS.with(handle, |e| e.pending.try_borrow_mut().map(|mut p| std::mem::take(&mut *p).into()).map_err(|_| busy())).unwrap_or_else(|| Err(not_here(handle)))
+}
+
+/// Posts a request of at most `bufferSize()` bytes without waiting.
+#[napi]
+pub fn front_start(handle: u32, opcode: u32, payload: &[u8]) -> Result<()> {
+    front(handle, |front, _| front.start(opcode, payload).map_err(to_napi))
+}
+
+/// The reply to the started request if it is there (as `frontCall` returns
+/// it), or NaN without waiting.
+#[napi]
+pub fn front_poll(handle: u32, mut reply: Uint8Array, mut out: Float64Array) -> Result<f64> {
+    front(handle, |front, pending| {
+        let Some(status) = front.poll(pending).map_err(to_napi)? else { return Ok(f64::NAN) };
+        // SAFETY: as in `front_call`.
+        let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
+        Ok(deliver(pending, status, reply, out))
+    })
+}
+
+/// A service's state, for the thread that created it.
+struct BackEntry {
+    back: RefCell<Option<BackDriver>>,
+    /// Requests taken that did not fit the caller's inbox yet.
+    held: RefCell<VecDeque<Request>>,
+}
+
+static BACKS: Handles<BackEntry> = Handles::new(1024);
+
+/// Runs `f` on the open channel and held requests of `handle`.
+fn back<R>(handle: u32, f: impl FnOnce(&mut BackDriver, &mut VecDeque<Request>) -> Result<R>) -> Result<R> {
+    BACKS
+        .with(handle, |e| {
+            let mut back = e.back.try_borrow_mut().map_err(|_| busy())?;
+            let mut held = e.held.try_borrow_mut().map_err(|_| busy())?;
+            f(back.as_mut().ok_or_else(gone)?, &mut held)
+        })
+        .unwrap_or_else(|| Err(not_here(handle)))
+}
+
+/// Takes up to `max` requests, spinning up to `spinNs` while there are
+/// none; never sleeps (see `NativeBack.wait`). Writes them into `into`,
+/// each as a 32-byte little-endian record (index u32, seq u32, opcode u32,
+/// length u32, client f64, pid u32, 4 zero bytes) followed by its payload
+/// padded to 8 bytes, and returns how many. One buffer instead of an
+/// object per request: the JS side builds its objects far more cheaply
+/// than Node-API can. Requests that do not fit wait for the next call.
+#[napi]
+pub fn back_take(handle: u32, max: u32, spin_ns: f64, mut into: Uint8Array) -> Result<u32> {
+    back(handle, |back, held| {
+        if held.is_empty() {
+            held.extend(back.take(max.max(1) as usize, dur_ns(spin_ns), Duration::ZERO));
+        }
+        // SAFETY: `into` is an argument of this synchronous call, not
+        // otherwise borrowed while it runs.
+        let out = unsafe { into.as_mut() };
+        polytropon_ipc::inbox::pack(back, held, out).map_err(to_napi)
+    })
+}
+
+/// Completes request (index, seq): false if its client is gone.
+#[napi]
+pub fn back_complete(handle: u32, index: u32, seq: u32, status: f64, data: &[u8]) -> Result<bool> {
+    back(handle, |back, _| Ok(back.complete((index, seq), status as i64, data)))
+}
+
+/// The application's end of a channel: one request buffer, one call at a
+/// time. Its calls are the `front*` functions, with its `handle`.
+#[napi]
+pub struct NativeFront {
+    handle: u32,
+    inner: Arc<Mutex<Option<FrontDriver>>>,
+}
+
+impl Drop for NativeFront {
+    fn drop(&mut self) {
+        FRONTS.remove(self.handle);
+    }
 }
 
 #[napi]
@@ -39,46 +166,16 @@ impl NativeFront {
     #[napi(factory)]
     pub fn attach(name: String, spin_ns: f64, queue: Option<u32>) -> Result<NativeFront> {
         let front = FrontDriver::attach(&name, FrontOptions { spin: dur_ns(spin_ns), queue }).map_err(to_napi)?;
-        Ok(NativeFront { inner: Arc::new(Mutex::new(Some(front))), pending: Vec::new() })
+        let inner = Arc::new(Mutex::new(Some(front)));
+        let entry = FrontEntry { inner: inner.clone(), pending: RefCell::default() };
+        let handle = FRONTS.insert(entry).map_err(|_| Error::new(Status::GenericFailure, "ERR_IPC_IO: more than 4096 drivers attached in this process".to_string()))?;
+        Ok(NativeFront { handle, inner })
     }
 
-    /// Sends a request, waits, and copies the reply into `reply` if it fits.
-    /// `out[0]` = the reply's length; a longer reply is kept for `takeReply`.
-    /// Returns the service's status.
-    #[napi]
-    pub fn call(&mut self, opcode: u32, payload: &[u8], mut reply: Uint8Array, mut out: Float64Array) -> Result<f64> {
-        let mut guard = self.inner.lock().map_err(|_| gone())?;
-        let front = guard.as_mut().ok_or_else(gone)?;
-        let status = front.call(opcode, payload, &mut self.pending).map_err(to_napi)?;
-        // SAFETY: both arrays are arguments of this synchronous call, alive
-        // and not otherwise borrowed while it runs (JS is blocked in it).
-        let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
-        Ok(deliver(&mut self.pending, status, reply, out))
-    }
-
-    /// The reply of the last call, when it was longer than its reply buffer.
-    #[napi]
-    pub fn take_reply(&mut self) -> Buffer {
-        std::mem::take(&mut self.pending).into()
-    }
-
-    /// Posts a request of at most `bufferSize()` bytes without waiting.
-    #[napi]
-    pub fn start(&self, opcode: u32, payload: &[u8]) -> Result<()> {
-        let mut guard = self.inner.lock().map_err(|_| gone())?;
-        guard.as_mut().ok_or_else(gone)?.start(opcode, payload).map_err(to_napi)
-    }
-
-    /// The reply to the started request if it is there (as `call` returns
-    /// it), or NaN without waiting.
-    #[napi]
-    pub fn poll(&mut self, mut reply: Uint8Array, mut out: Float64Array) -> Result<f64> {
-        let mut guard = self.inner.lock().map_err(|_| gone())?;
-        let front = guard.as_mut().ok_or_else(gone)?;
-        let Some(status) = front.poll(&mut self.pending).map_err(to_napi)? else { return Ok(f64::NAN) };
-        // SAFETY: as in `call`.
-        let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
-        Ok(deliver(&mut self.pending, status, reply, out))
+    /// This driver's number for the `front*` functions, on this thread.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     /// Waits for the started request's reply off the JS thread: `[status, reply]`.
@@ -87,7 +184,7 @@ impl NativeFront {
         AsyncTask::new(AsyncCall { front: self.inner.clone(), opcode: None, payload: Vec::new(), reply: Vec::new() })
     }
 
-    /// Bytes of the request buffer: the most `start` takes.
+    /// Bytes of the request buffer: the most `frontStart` takes.
     #[napi]
     pub fn buffer_size(&self) -> Result<u32> {
         let guard = self.inner.lock().map_err(|_| gone())?;
@@ -151,14 +248,18 @@ impl Task for AsyncCall {
     }
 }
 
-/// The service's end of a channel.
+/// The service's end of a channel. Its hot operations are the `back*`
+/// functions, with its `handle`.
 #[napi]
 pub struct NativeBack {
-    /// Behind a mutex so that every method takes `&self`: an async `wait`
-    /// may be pending while the JS thread takes, completes or closes.
-    inner: Mutex<Option<BackDriver>>,
+    handle: u32,
     waiter: Arc<Waiter>,
-    held: Mutex<std::collections::VecDeque<polytropon_ipc::Request>>,
+}
+
+impl Drop for NativeBack {
+    fn drop(&mut self) {
+        BACKS.remove(self.handle);
+    }
 }
 
 #[napi]
@@ -171,35 +272,16 @@ impl NativeBack {
         let opts = BackOptions { geometry, max_request: max_request.clamp(0.0, 1e15) as usize, copy_limit: 64 * 1024 };
         let back = BackDriver::create(&name, opts).map_err(to_napi)?;
         let waiter = Arc::new(back.waiter());
-        Ok(NativeBack { inner: Mutex::new(Some(back)), waiter, held: Mutex::default() })
+        let entry = BackEntry { back: RefCell::new(Some(back)), held: RefCell::default() };
+        // On failure the entry comes back and is dropped, which closes the channel.
+        let handle = BACKS.insert(entry).map_err(|_| Error::new(Status::GenericFailure, "ERR_IPC_IO: more than 1024 channels served in this process".to_string()))?;
+        Ok(NativeBack { handle, waiter })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut BackDriver) -> T) -> Result<T> {
-        let mut g = self.inner.lock().map_err(|_| gone())?;
-        g.as_mut().map(f).ok_or_else(gone)
-    }
-
-    /// Takes up to `max` requests, spinning up to `spinNs` while there are
-    /// none; never sleeps (see `wait`). Writes them into `into`, each as a
-    /// 32-byte little-endian record (index u32, seq u32, opcode u32, length
-    /// u32, client f64, pid u32, 4 zero bytes) followed by its payload
-    /// padded to 8 bytes, and
-    /// returns how many. One buffer instead of an object per request: the
-    /// JS side builds its objects far more cheaply than Node-API can.
-    /// Requests that do not fit wait in `held` for the next call.
-    #[napi]
-    pub fn take(&self, max: u32, spin_ns: f64, mut into: Uint8Array) -> Result<u32> {
-        let mut held = self.held.lock().map_err(|_| gone())?;
-        if held.is_empty() {
-            let reqs = self.with(|b| b.take(max.max(1) as usize, dur_ns(spin_ns), Duration::ZERO))?;
-            held.extend(reqs);
-        }
-        // SAFETY: `into` is an argument of this synchronous call, not
-        // otherwise borrowed while it runs.
-        let out = unsafe { into.as_mut() };
-        let mut g = self.inner.lock().map_err(|_| gone())?;
-        let back = g.as_mut().ok_or_else(gone)?;
-        polytropon_ipc::inbox::pack(back, &mut held, out).map_err(to_napi)
+    /// This channel's number for the `back*` functions, on this thread.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     /// Resolves when requests wait (true) or after `timeoutMs` (false),
@@ -209,29 +291,24 @@ impl NativeBack {
         AsyncTask::new(Wait { waiter: self.waiter.clone(), timeout: dur_ns(timeout_ms * 1e6) })
     }
 
-    /// Completes request (index, seq): false if its client is gone.
-    #[napi]
-    pub fn complete(&self, index: u32, seq: u32, status: f64, data: &[u8]) -> Result<bool> {
-        self.with(|b| b.complete((index, seq), status as i64, data))
-    }
-
     /// Clients that exited or detached since the last call, by id.
     #[napi]
     pub fn reap(&self) -> Result<Vec<f64>> {
-        self.with(|b| b.reap().into_iter().map(|c| c as f64).collect())
+        back(self.handle, |b, _| Ok(b.reap().into_iter().map(|c| c as f64).collect()))
     }
 
     /// Requests refused so far: [stale descriptors, protocol errors].
     #[napi]
     pub fn refusals(&self) -> Result<Vec<f64>> {
-        let r = self.with(|b| b.refusals())?;
+        let r = back(self.handle, |b, _| Ok(b.refusals()))?;
         Ok(vec![r.stale_descriptors as f64, r.protocol_errors as f64])
     }
 
     /// Stops: waiting clients fail with ERR_IPC_SERVICE_GONE, names are removed.
     #[napi]
     pub fn close(&self) {
-        if let Some(mut b) = self.inner.lock().ok().and_then(|mut g| g.take()) {
+        let closed = BACKS.with(self.handle, |e| e.back.try_borrow_mut().ok().and_then(|mut b| b.take()));
+        if let Some(Some(mut b)) = closed {
             b.close();
         }
     }
