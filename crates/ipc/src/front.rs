@@ -102,6 +102,28 @@ impl FrontDriver {
     /// Sends a request and waits for its reply, which replaces `reply`'s
     /// contents. Returns the service's status (by convention `-errno` on failure).
     pub fn call(&mut self, opcode: u32, payload: &[u8], reply: &mut Vec<u8>) -> Result<i64, Error> {
+        if let Some(refused) = self.send(opcode, payload)? {
+            reply.clear();
+            return Ok(refused);
+        }
+        self.finish(reply)
+    }
+
+    /// [`FrontDriver::call`], with the reply copied straight out of the
+    /// channel into `out` when it is one fragment that fits; else it
+    /// replaces `rest`'s contents. Returns the status and the reply's
+    /// length (in `out` if at most `out.len()`, else in `rest`).
+    pub fn call_into(&mut self, opcode: u32, payload: &[u8], out: &mut [u8], rest: &mut Vec<u8>) -> Result<(i64, usize), Error> {
+        if let Some(refused) = self.send(opcode, payload)? {
+            rest.clear();
+            return Ok((refused, 0));
+        }
+        self.finish_into(out, rest)
+    }
+
+    /// Posts a request in fragments of the buffer's size, each but the last
+    /// acknowledged; `Some(status)` if the service refused it mid-way.
+    fn send(&mut self, opcode: u32, payload: &[u8]) -> Result<Option<i64>, Error> {
         if opcode >= RESERVED_OPCODES {
             return Err(Error::InvalidArgument(format!("opcode {opcode:#x} is reserved by the channel")));
         }
@@ -117,12 +139,11 @@ impl FrontDriver {
                 let (status, flags) = self.wait()?;
                 if flags & RESP_ACK == 0 {
                     // Refused mid-way (too large, or a violation): its status.
-                    reply.clear();
-                    return Ok(status);
+                    return Ok(Some(status));
                 }
             }
         }
-        self.finish(reply)
+        Ok(None)
     }
 
     /// Posts a request that fits the buffer (one fragment) and returns at
@@ -141,15 +162,59 @@ impl FrontDriver {
     /// The reply to the request posted last, if it is there: never waits
     /// for it (a reply in fragments is then collected to its end).
     pub fn poll(&mut self, reply: &mut Vec<u8>) -> Result<Option<i64>, Error> {
-        if self.ch.buffer(self.index).done_seq.load(Acquire) != self.seq {
+        if !self.replied() {
             return Ok(None);
         }
         self.finish(reply).map(Some)
     }
 
+    /// [`FrontDriver::poll`] with [`FrontDriver::finish_into`]'s reply.
+    pub fn poll_into(&mut self, out: &mut [u8], rest: &mut Vec<u8>) -> Result<Option<(i64, usize)>, Error> {
+        if !self.replied() {
+            return Ok(None);
+        }
+        self.finish_into(out, rest).map(Some)
+    }
+
+    fn replied(&self) -> bool {
+        self.ch.buffer(self.index).done_seq.load(Acquire) == self.seq
+    }
+
     /// Waits for the reply to the request posted last; it replaces `reply`'s contents.
     pub fn finish(&mut self, reply: &mut Vec<u8>) -> Result<i64, Error> {
         reply.clear();
+        self.collect(reply)
+    }
+
+    /// Waits for the reply to the request posted last, as
+    /// [`FrontDriver::call_into`] returns it.
+    pub fn finish_into(&mut self, out: &mut [u8], rest: &mut Vec<u8>) -> Result<(i64, usize), Error> {
+        rest.clear();
+        let (status, flags) = self.wait()?;
+        let len = self.reply_len()?;
+        if flags & RESP_MORE == 0 && len <= out.len() {
+            // SAFETY: `out` has room for `len` bytes; the source is inside our buffer.
+            unsafe { copy_raw(out.as_mut_ptr(), self.ch.data(self.index), len, Method::Smc) };
+            return Ok((status, len));
+        }
+        self.read_reply(rest)?;
+        if flags & RESP_MORE == 0 {
+            return Ok((status, len));
+        }
+        self.post(0, &[], REQ_CONTINUE)?;
+        let status = self.collect(rest)?;
+        let len = rest.len();
+        if len <= out.len() {
+            // Fragments that fit after all: where the caller looks.
+            out[..len].copy_from_slice(rest);
+            rest.clear();
+        }
+        Ok((status, len))
+    }
+
+    /// Appends the reply's fragments to `reply`, from the next one the
+    /// service sends to the last; returns the status.
+    fn collect(&mut self, reply: &mut Vec<u8>) -> Result<i64, Error> {
         loop {
             let (status, flags) = self.wait()?;
             self.read_reply(reply)?;
@@ -280,12 +345,17 @@ impl FrontDriver {
         Ok(())
     }
 
-    fn read_reply(&self, reply: &mut Vec<u8>) -> Result<(), Error> {
-        let b = self.ch.buffer(self.index);
-        let len = b.resp_len.load(Relaxed) as usize;
+    /// The length of the reply fragment in our buffer, checked.
+    fn reply_len(&self) -> Result<usize, Error> {
+        let len = self.ch.buffer(self.index).resp_len.load(Relaxed) as usize;
         if len > self.buffer_size() {
             return Err(Error::Protocol(format!("reply length {len} is beyond the request buffer")));
         }
+        Ok(len)
+    }
+
+    fn read_reply(&self, reply: &mut Vec<u8>) -> Result<(), Error> {
+        let len = self.reply_len()?;
         let at = reply.len();
         reply.reserve(len);
         // SAFETY: `reply` has room for len more bytes (reserved), which the

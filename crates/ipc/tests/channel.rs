@@ -125,6 +125,50 @@ fn requests_and_replies_larger_than_the_buffer_go_in_fragments() {
 }
 
 #[test]
+fn call_into_puts_a_reply_that_fits_in_the_callers_buffer_and_any_other_in_rest() {
+    let name = unique("into");
+    let service = Service::start(&name, geometry(4, 4096), Duration::ZERO);
+    let mut front = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    let mut out = [0xeeu8; 100];
+    let mut rest = vec![1, 2, 3];
+    for len in [0usize, 1, 99, 100, 101, 4096, 4097, 3 * 4096 + 17] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 11 % 251) as u8).collect();
+        let (want_status, want) = answer(9, &payload);
+        let (status, n) = front.call_into(9, &payload, &mut out, &mut rest).unwrap();
+        assert_eq!((status, n), (want_status, len), "{len} bytes");
+        if len <= out.len() {
+            assert_eq!(&out[..n], &want[..], "{len} bytes, in out");
+            assert!(rest.is_empty(), "{len} bytes: rest is cleared");
+        } else {
+            assert!(rest == want, "{len} bytes, in rest");
+        }
+        // The same through start and poll_into (one fragment out).
+        if len <= 4096 {
+            front.start(9, &payload).unwrap();
+            let (status, n) = loop {
+                if let Some(r) = front.poll_into(&mut out, &mut rest).unwrap() {
+                    break r;
+                }
+            };
+            assert_eq!((status, n), (want_status, len));
+            assert!(if n <= out.len() { out[..n] == want[..] } else { rest == want }, "{len} bytes through poll_into");
+        }
+    }
+    // A reply in fragments that fits the caller's buffer lands there too.
+    let mut big = vec![0u8; 1 << 16];
+    let payload: Vec<u8> = (0..3 * 4096 + 5).map(|i| (i % 199) as u8).collect();
+    let (status, n) = front.call_into(3, &payload, &mut big, &mut rest).unwrap();
+    let (want_status, want) = answer(3, &payload);
+    assert_eq!((status, n), (want_status, payload.len()));
+    assert!(big[..n] == want[..] && rest.is_empty());
+    // Refused mid-way: the status, no reply.
+    let (status, n) = front.call_into(1, &vec![0u8; 9 << 20], &mut out, &mut rest).unwrap();
+    assert_eq!((status, n), (-i64::from(libc::EMSGSIZE), 0));
+    assert!(rest.is_empty());
+    service.stop();
+}
+
+#[test]
 fn large_requests_can_be_answered_in_place() {
     let name = unique("inplace");
     let service = Service::start(&name, geometry(2, 1 << 20), Duration::ZERO);

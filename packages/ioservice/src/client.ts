@@ -75,7 +75,9 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   #sendSync<T>(c: Call<T>): T {
     this.#refuseDetached(c);
     this.#sync ??= FrontDriver.attach(this.#endpoint, this.#options);
-    return this.#reply(c, this.#sync.call(c.op, encodeRequest(c.op, c.msg)));
+    // A view of the driver's reply buffer: #reply decodes it, and a read's
+    // data is copied into the caller's buffer, before the next call.
+    return this.#reply(c, this.#sync.callView(c.op, encodeRequest(c.op, c.msg)));
   }
 
   // --- the requests ----------------------------------------------------------

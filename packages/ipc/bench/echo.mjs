@@ -74,6 +74,8 @@ const messageEcho = (target, payload) =>
 
 const peers = {
   'ipc sync': (p) => front.call(1, p),
+  // The reply as a view of the driver's buffer (valid until its next call).
+  'ipc sync view': (p) => front.callView(1, p),
   'ipc async': (p) => front.callAsync(1, p),
   'Unix socket': (p) => socketEcho(p),
   'process.send': (p) => messageEcho(peer, p),

@@ -73,8 +73,22 @@ describe('FrontDriver and BackDriver', () => {
     const many = [1, 2, 3].map((i) => front.callAsync(i, Buffer.from([i])));
     expect(codeOf(() => front.call(1))).toBe('ERR_IPC_BUSY');
     expect((await Promise.all(many)).map((r) => [r.status, r.data[0]])).toEqual([[1, 1], [2, 2], [3, 3]]);
+    // call() returns copies that later calls leave alone; callView() a
+    // view of the driver's reply buffer, which the next call overwrites.
+    const kept = front.call(1, Buffer.from('first'));
+    const view = front.callView(1, Buffer.from('view!'));
+    expect(view.data.toString()).toBe('view!');
+    front.call(1, Buffer.from('later'));
+    expect(kept.data.toString()).toBe('first');
+    expect(view.data.toString()).toBe('later');
+    for (const len of [0, 1, 70_000, 1 << 20]) {
+      const payload = Buffer.alloc(len, (len % 13) + 1);
+      const r = front.callView(2, payload);
+      expect([len, r.status, r.data.length, r.data.equals(payload)]).toEqual([len, 2, len, true]);
+    }
     front.detach();
     expect(codeOf(() => front.call(1))).toBe('ERR_IPC_DETACHED');
+    expect(codeOf(() => front.callView(1))).toBe('ERR_IPC_DETACHED');
   });
 
   it('many client processes and worker threads, every reply matched to its request', async () => {

@@ -6,7 +6,8 @@
 // Encoding, little-endian: a version byte, then each field in table order.
 // u32: 4 bytes; int: a signed 64-bit integer within JavaScript's safe range;
 // f64: 8 bytes; path: u32 length + UTF-8 (1..4096 bytes, no NUL); text: the
-// same but may be empty (a symlink target); bytes: the rest of the message;
+// same but may be empty (a symlink target); bytes: the rest of the message
+// (decoded as a view of it, not a copy);
 // entries: u32 count, then per entry a type byte and a path.
 import { IpcError, IpcErrorCode } from './errors.js';
 
@@ -325,7 +326,10 @@ function decode(fields: readonly Field[], buf: Uint8Array): Message {
         break;
       }
       case 'bytes':
-        out[name] = Buffer.from(b.subarray(at));
+        // A view, not a copy: the caller owns the message (a service's
+        // request payload is its own copy already; a client reads a
+        // reply's data at once).
+        out[name] = b.subarray(at);
         at = b.length;
         break;
       case 'entries': {
@@ -356,7 +360,7 @@ export function encodeRequest(opcode: number, args: Message): Buffer {
   return encode(table(REQUESTS, opcode), args);
 }
 
-/** Decodes a request strictly; anything off throws `ERR_IPC_BAD_MESSAGE`. */
+/** Decodes a request strictly; anything off throws `ERR_IPC_BAD_MESSAGE`. A `bytes` field is a view of `bytes`. */
 export function decodeRequest(opcode: number, bytes: Uint8Array): Message {
   return decode(table(REQUESTS, opcode), bytes);
 }
@@ -366,7 +370,7 @@ export function encodeResult(opcode: number, result: Message): Buffer {
   return encode(table(RESULTS, opcode), result);
 }
 
-/** Decodes the body of a successful result strictly. */
+/** Decodes the body of a successful result strictly. A `bytes` field is a view of `bytes`. */
 export function decodeResult(opcode: number, bytes: Uint8Array): Message {
   return decode(table(RESULTS, opcode), bytes);
 }

@@ -63,18 +63,16 @@ fn front<R>(handle: u32, f: impl FnOnce(&mut FrontDriver, &mut Vec<u8>) -> Resul
         .unwrap_or_else(|| Err(not_here(handle)))
 }
 
-/// Sends a request on the driver `handle`, waits, and copies the reply into
-/// `reply` if it fits. `out[0]` = the reply's length; a longer reply is
-/// kept for `frontTakeReply`. Returns the service's status.
+/// Sends a request on the driver `handle`, waits, and copies the reply
+/// into `reply` if it fits (straight out of the channel). `out[0]` = the
+/// reply's length; a longer reply is kept for `frontTakeReply`. Returns
+/// the service's status.
 #[napi]
 pub fn front_call(handle: u32, opcode: u32, payload: &[u8], mut reply: Uint8Array, mut out: Float64Array) -> Result<f64> {
-    front(handle, |front, pending| {
-        let status = front.call(opcode, payload, pending).map_err(to_napi)?;
-        // SAFETY: both arrays are arguments of this synchronous call, alive
-        // and not otherwise borrowed while it runs (JS is blocked in it).
-        let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
-        Ok(deliver(pending, status, reply, out))
-    })
+    // SAFETY: both arrays are arguments of this synchronous call, alive and
+    // not otherwise borrowed while it runs (JS is blocked in it).
+    let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
+    front(handle, |front, pending| Ok(deliver(front.call_into(opcode, payload, reply, pending).map_err(to_napi)?, out)))
 }
 
 /// The reply of the last call, when it was longer than its reply buffer.
@@ -93,12 +91,9 @@ pub fn front_start(handle: u32, opcode: u32, payload: &[u8]) -> Result<()> {
 /// it), or NaN without waiting.
 #[napi]
 pub fn front_poll(handle: u32, mut reply: Uint8Array, mut out: Float64Array) -> Result<f64> {
-    front(handle, |front, pending| {
-        let Some(status) = front.poll(pending).map_err(to_napi)? else { return Ok(f64::NAN) };
-        // SAFETY: as in `front_call`.
-        let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
-        Ok(deliver(pending, status, reply, out))
-    })
+    // SAFETY: as in `front_call`.
+    let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
+    front(handle, |front, pending| Ok(front.poll_into(reply, pending).map_err(to_napi)?.map_or(f64::NAN, |r| deliver(r, out))))
 }
 
 /// A service's state, for the thread that created it.
@@ -206,16 +201,10 @@ impl NativeFront {
     }
 }
 
-/// Copies a reply into the caller's buffer if it fits (else it stays in
-/// `pending` for `takeReply`); `out[0]` = its length. Returns the status.
-fn deliver(pending: &mut Vec<u8>, status: i64, reply: &mut [u8], out: &mut [f64]) -> f64 {
-    let n = pending.len();
+/// `out[0]` = the reply's length; returns the status.
+fn deliver((status, len): (i64, usize), out: &mut [f64]) -> f64 {
     if let Some(slot) = out.first_mut() {
-        *slot = n as f64;
-    }
-    if n <= reply.len() {
-        reply[..n].copy_from_slice(pending);
-        pending.clear();
+        *slot = len as f64;
     }
     status as f64
 }
