@@ -50,11 +50,21 @@ impl ProcessWatch {
     /// False once the process has exited (or never existed).
     pub(crate) fn is_alive(&self) -> bool {
         if self.fd >= 0 {
-            let mut p = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
-            // SAFETY: one pollfd on the stack; zero timeout. A pidfd polls
-            // readable when its process exits.
-            let n = unsafe { libc::poll(&mut p, 1, 0) };
-            return n == 0;
+            loop {
+                let mut p = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one pollfd on the stack; zero timeout. A pidfd polls
+                // readable when its process exits.
+                let n = unsafe { libc::poll(&mut p, 1, 0) };
+                match n {
+                    0 => return true,
+                    // A signal (a profiler's, a timer's) is no death: ask again.
+                    _ if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => continue,
+                    _ if n > 0 && p.revents & libc::POLLNVAL == 0 => return false,
+                    // The descriptor is not ours any more (closed by other
+                    // code of the process) or poll failed: ask the other way.
+                    _ => break,
+                }
+            }
         }
         // SAFETY: signal 0 only checks existence and permission.
         let r = unsafe { libc::kill(self.pid, 0) };

@@ -24,6 +24,8 @@ fn answer(opcode: u32, payload: &[u8]) -> (i64, Vec<u8>) {
 
 struct Service {
     stop: Arc<AtomicBool>,
+    /// The service thread's pthread id (for signals).
+    pthread: usize,
     thread: Option<std::thread::JoinHandle<(BackDriver, Vec<u64>)>>,
 }
 
@@ -35,7 +37,8 @@ impl Service {
         let (name, stop2) = (name.to_string(), stop.clone());
         let thread = std::thread::spawn(move || {
             let mut back = BackDriver::create(&name, BackOptions { geometry, max_request: 8 << 20, copy_limit: 16 << 10 }).unwrap();
-            tx.send(()).unwrap();
+            // SAFETY: the calling thread's own id.
+            tx.send(unsafe { libc::pthread_self() } as usize).unwrap();
             let mut gone = vec![];
             let mut last_reap = Instant::now();
             while !stop2.load(Ordering::Relaxed) {
@@ -60,8 +63,8 @@ impl Service {
             }
             (back, gone)
         });
-        rx.recv().unwrap();
-        Service { stop, thread: Some(thread) }
+        let pthread = rx.recv().unwrap();
+        Service { stop, pthread, thread: Some(thread) }
     }
 
     fn stop(mut self) -> (BackDriver, Vec<u64>) {
@@ -521,4 +524,70 @@ fn every_client_that_leaves_is_reported_even_when_its_buffer_is_taken_at_once() 
     ids.sort_unstable();
     ids.dedup();
     assert_eq!((gone.len(), ids.len()), (50, 50), "each client reported once: {gone:?}");
+}
+
+/// Signals (a profiler's, a timer's) interrupt the system calls of both
+/// ends all the time: they must never be taken for a death of the other
+/// side. A thread signals the clients and the service without pause while
+/// the clients make calls that sleep for their replies.
+#[test]
+fn signals_are_not_taken_for_deaths() {
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: a handler that does nothing, installed without SA_RESTART so
+    // that interrupted system calls fail with EINTR.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    }
+    let name = unique("signals");
+    let service = Service::start(&name, geometry(8, 4096), Duration::ZERO);
+    let (tx, rx) = mpsc::channel();
+    let done = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..2u32)
+        .map(|t| {
+            let (name, tx) = (name.clone(), tx.clone());
+            std::thread::spawn(move || {
+                // SAFETY: the calling thread's own id.
+                tx.send(unsafe { libc::pthread_self() } as usize).unwrap();
+                // No spinning: every call sleeps, and checks the service when woken.
+                let mut front = FrontDriver::attach(&name, FrontOptions { spin: Duration::ZERO, queue: Some(t % 2) }).unwrap();
+                let start = Instant::now();
+                let mut i = 0u32;
+                while start.elapsed() < Duration::from_millis(1500) {
+                    check_call(&mut front, t * 100_000 + i % 1000, &i.to_le_bytes());
+                    i += 1;
+                }
+                // Still attached when the service stops: any client it
+                // reports gone was taken for dead.
+                (i, front)
+            })
+        })
+        .collect();
+    let mut targets: Vec<usize> = (0..2).map(|_| rx.recv().unwrap()).collect();
+    targets.push(service.pthread);
+    let signaller = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut sent = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                for &t in &targets {
+                    // SAFETY: the client and service threads outlive this
+                    // loop (joined after `done`).
+                    unsafe { libc::pthread_kill(t as libc::pthread_t, libc::SIGUSR1) };
+                    sent += 1;
+                }
+            }
+            sent
+        })
+    };
+    let (calls, fronts): (Vec<u32>, Vec<FrontDriver>) = clients.into_iter().map(|c| c.join().expect("a client saw the service die")).unzip();
+    done.store(true, Ordering::Relaxed);
+    let sent = signaller.join().unwrap();
+    let (_, gone) = service.stop();
+    drop(fronts);
+    assert!(gone.is_empty(), "the service took live clients for gone: {gone:?}");
+    assert!(calls.iter().all(|&n| n > 100), "calls per client: {calls:?}");
+    assert!(sent > 10_000, "signals sent: {sent}");
 }
