@@ -10,7 +10,7 @@
 // service keeps handles per process, so both see the same handles.
 import { FrontDriver, Opcode, decodeResult, encodeRequest } from '@polytropon/ipc';
 import type { FrontDriverOptions, Message, Reply } from '@polytropon/ipc';
-import { FsError, checkHandle, checkIo, checkNumber, splitPath } from '@polytropon/libservice';
+import { FsError, checkHandle, checkIo, checkNumber, checkPath } from '@polytropon/libservice';
 import type { DirEntry, EntryType, Libservice, RenameOptions, StatFsRecord, StatRecord, SyncLibservice } from '@polytropon/libservice';
 import { constants } from 'node:fs';
 import { codeOf } from './errno.js';
@@ -53,7 +53,7 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   }
 
   #path(path: string, name = 'path'): string {
-    splitPath(path, name);
+    checkPath(path, name);
     return path === '/' ? this.#prefix : this.#prefix + path;
   }
 
@@ -121,7 +121,7 @@ export class IoServiceClient implements Libservice, SyncLibservice {
     return { op: Opcode.Link, msg: { existing: this.#path(existing, 'existing'), path: this.#path(path) }, syscall: 'link', path: existing, dest: path, result: none };
   }
   #symlink(target: string, path: string): Call<void> {
-    if (typeof target !== 'string' || target.includes('\0')) splitPath(target, 'target');
+    if (typeof target !== 'string' || target.includes('\0')) checkPath(target, 'target');
     return { op: Opcode.Symlink, msg: { target, path: this.#path(path) }, syscall: 'symlink', path: target, dest: path, result: none };
   }
 

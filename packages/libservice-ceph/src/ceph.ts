@@ -13,11 +13,11 @@ import {
   checkHandle,
   checkIo,
   checkNumber,
+  checkPath,
   codeOf,
   EntryType,
   FsError,
   parseOptions,
-  splitPath,
   type DirEntry,
   type PosixCode,
   type Libservice,
@@ -237,12 +237,12 @@ export class CephLibservice implements Libservice, SyncLibservice {
   // --- what each operation sends ------------------------------------------------
 
   #stat(path: string, follow: boolean): Call<StatRecord> {
-    splitPath(path);
+    checkPath(path);
     return { op: Op.Stat, a: path, n0: follow ? 1 : 0, syscall: follow ? 'stat' : 'lstat', path, result: asStat };
   }
 
   #open(path: string, flags: number, mode: number): Call<number> {
-    splitPath(path);
+    checkPath(path);
     checkNumber(flags, 'flags');
     checkNumber(mode, 'mode');
     if (this.#handles.size >= this.#maxHandles) this.#fail('EMFILE', { syscall: 'open', path });
@@ -288,35 +288,35 @@ export class CephLibservice implements Libservice, SyncLibservice {
   }
 
   #readdir(path: string): Call<DirEntry[]> {
-    splitPath(path);
+    checkPath(path);
     return { op: Op.Readdir, a: path, syscall: 'scandir', path, result: asEntries };
   }
 
   #mkdir(path: string, mode: number): Call<void> {
-    splitPath(path);
+    checkPath(path);
     checkNumber(mode, 'mode');
     return { op: Op.Mkdir, a: path, n0: mode & ~this.#umask, syscall: 'mkdir', path, result: none };
   }
 
   #pathCall(op: Op, syscall: string, path: string, n0 = 0, n1 = 0): Call<void> {
-    splitPath(path);
+    checkPath(path);
     return { op, a: path, n0, n1, syscall, path, result: none };
   }
 
   #twoPaths(op: Op, syscall: string, from: string, to: string, n0 = 0): Call<void> {
-    splitPath(from);
-    splitPath(to);
+    checkPath(from);
+    checkPath(to);
     return { op, a: from, b: to, n0, syscall, path: from, dest: to, result: none };
   }
 
   #symlink(target: string, path: string): Call<void> {
-    if (typeof target !== 'string' || target.includes('\0')) splitPath(target, 'target');
-    splitPath(path);
+    if (typeof target !== 'string' || target.includes('\0')) checkPath(target, 'target');
+    checkPath(path);
     return { op: Op.Symlink, a: target, b: path, syscall: 'symlink', path: target, dest: path, result: none };
   }
 
   #readlink(path: string): Call<string> {
-    splitPath(path);
+    checkPath(path);
     return { op: Op.Readlink, a: path, syscall: 'readlink', path, result: asText };
   }
 
@@ -326,7 +326,7 @@ export class CephLibservice implements Libservice, SyncLibservice {
   }
 
   #statfs(path: string): Call<StatFsRecord> {
-    splitPath(path);
+    checkPath(path);
     return { op: Op.Statfs, a: path, syscall: 'statfs', path, result: asStatFs };
   }
 

@@ -23,10 +23,20 @@ export function parseOptions<T extends z.ZodType>(schema: T, value: unknown, wha
  * kept, for the resolver to apply after symlinks as the kernel does.
  */
 export function splitPath(path: unknown, name = 'path'): string[] {
+  return checkPath(path, name)
+    .split('/')
+    .filter((c) => c !== '' && c !== '.');
+}
+
+/**
+ * Checks a service path as {@link splitPath} does (a string, absolute, no
+ * NUL) without splitting it, for code that passes it on whole.
+ */
+export function checkPath(path: unknown, name = 'path'): string {
   if (typeof path !== 'string') throw argumentError(TypeError, 'ERR_INVALID_ARG_TYPE', `${name} must be a string`);
   if (!path.startsWith('/')) throw argumentError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} must be absolute within the service, got '${path}'`);
   if (path.includes('\0')) throw argumentError(TypeError, 'ERR_INVALID_ARG_VALUE', `${name} must not contain null bytes`);
-  return path.split('/').filter((c) => c !== '' && c !== '.');
+  return path;
 }
 
 /**

@@ -8,5 +8,5 @@ export type { PosixCode } from './errors.js';
 export { opensForChange, parseOpenFlags } from './flags.js';
 export { LocalLibservice, MAX_SYMLINKS } from './local.js';
 export type { LocalLibserviceOptions } from './local.js';
-export { checkHandle, checkIo, checkNumber, parseOptions, pathTail, splitPath } from './arguments.js';
+export { checkHandle, checkIo, checkNumber, checkPath, parseOptions, pathTail, splitPath } from './arguments.js';
 export { entryTypeOfMode } from './records.js';
