@@ -10,6 +10,7 @@
 //
 // fsync and fdatasync always go through the pool: they wait for the device.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 
 export interface Syscalls {
   lstat(path: string): Promise<fs.Stats>;
@@ -54,12 +55,35 @@ function pooled<A extends unknown[], R>(f: (...args: [...A, (e: NodeJS.ErrnoExce
   return (...args) => new Promise((resolve, reject) => f(...args, (e, r) => (e ? reject(e) : resolve(r as R))));
 }
 
+/**
+ * node:fs's ENOENT for `syscall` on `path`, without a stack trace (which
+ * costs more than the system call): a lookup that misses is routine for a
+ * resolver and a union, and callers turn it into their own error anyway.
+ */
+function noEntry(syscall: string, path: string): NodeJS.ErrnoException {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  const e: NodeJS.ErrnoException = new Error(`ENOENT: no such file or directory, ${syscall} '${path}'`);
+  Error.stackTraceLimit = limit;
+  return Object.assign(e, { code: 'ENOENT', errno: -os.constants.errno.ENOENT, syscall, path });
+}
+
+/** lstat or stat, with a miss answered without a thrown (and stack-traced) error. */
+const lookup = (f: typeof fs.lstatSync, syscall: string) => (p: string): Promise<fs.Stats> => {
+  try {
+    const st = f(p, { throwIfNoEntry: false });
+    return st ? Promise.resolve(st) : Promise.reject(noEntry(syscall, p));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+};
+
 const fsync = pooled<[number], void>(fs.fsync);
 const fdatasync = pooled<[number], void>(fs.fdatasync);
 
 export const inlineSyscalls: Syscalls = {
-  lstat: lift((p: string) => fs.lstatSync(p)),
-  stat: lift((p: string) => fs.statSync(p)),
+  lstat: lookup(fs.lstatSync, 'lstat'),
+  stat: lookup(fs.statSync, 'stat'),
   readlink: lift((p: string) => fs.readlinkSync(p)),
   readdir: lift((p: string) => fs.readdirSync(p, { withFileTypes: true })),
   mkdir: lift((p: string, mode: number) => fs.mkdirSync(p, mode)),
