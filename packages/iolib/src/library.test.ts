@@ -202,6 +202,19 @@ describe('createIoLibrary', () => {
       lib.writeFileSync(`${root}/view`, new DataView(src.buffer, src.byteOffset, src.byteLength));
       expect(lib.readFileSync(`${root}/view`, 'utf8')).toBe('dataview');
       expect(lib.statSync(`${root}/missing`, { throwIfNoEntry: false })).toBeUndefined();
+      expect(lib.lstatSync(`${root}/missing`, { throwIfNoEntry: false })).toBeUndefined();
+      expect([lib.existsSync(`${root}/missing`), lib.existsSync(`${root}/view`), lib.existsSync(`${root}/view/under-a-file`)]).toEqual([false, true, false]);
+      // Misses that are swallowed cost no stack trace; an error that reaches
+      // the caller still has its stack, and the switch is back as it was.
+      let thrown: unknown;
+      try {
+        lib.statSync(`${root}/view/under-a-file`, { throwIfNoEntry: false });
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toMatchObject({ code: 'ENOTDIR', syscall: 'stat', path: `${root}/view/under-a-file` });
+      expect((thrown as Error).stack!.split('\n').length).toBeGreaterThan(1);
+      expect(FsError.stackTraces).toBe(true);
       expect(() => lib.mkdirSync(`${root}/view`, { recursive: true })).toThrow(expect.objectContaining({ code: 'EEXIST' }));
       const fh = await lib.promises.open(`${root}/view`, 'r');
       expect(await lib.promises.readFile(fh as never, 'utf8')).toBe('dataview');
