@@ -74,6 +74,27 @@ export function pathString(p: PathLike): string {
   throw Object.assign(new TypeError(`The "path" argument must be of type string or an instance of Buffer or URL. Received ${typeof p}`), { code: 'ERR_INVALID_ARG_TYPE' });
 }
 
+/**
+ * True for an absolute path that path.resolve() would return unchanged (no
+ * empty, '.' or '..' component, no trailing '/'): the common case, checked
+ * in a fraction of resolve()'s time.
+ */
+function isPlainAbsolute(s: string): boolean {
+  if (s.charCodeAt(0) !== 47 /* / */) return false;
+  if (s.length === 1) return true;
+  if (s.charCodeAt(s.length - 1) === 47) return false;
+  let start = 1;
+  for (let i = 1; i <= s.length; i++) {
+    if (i === s.length || s.charCodeAt(i) === 47) {
+      const n = i - start;
+      if (n === 0) return false;
+      if (s.charCodeAt(start) === 46 /* . */ && (n === 1 || (n === 2 && s.charCodeAt(start + 1) === 46))) return false;
+      start = i + 1;
+    }
+  }
+  return true;
+}
+
 export class MountTable {
   readonly #mounts: Mount[];
 
@@ -94,7 +115,7 @@ export class MountTable {
     if (this.#mounts.length === 0) return undefined;
     const s = pathString(p);
     if (s.includes('\0')) return undefined; // node:fs gives its own error
-    const abs = resolve(s);
+    const abs = isPlainAbsolute(s) ? s : resolve(s);
     // resolve() drops a trailing '/' and a final '.', which the kernel's
     // rules need (a file named with '/' is ENOTDIR): hand them on.
     const tail = s.length > 1 && s.endsWith('/') ? '/' : s.endsWith('/.') ? '/.' : '';

@@ -50,7 +50,21 @@ export class IoStats extends FileType implements StatRecord {
 
   constructor(r: StatRecord) {
     super();
-    Object.assign(this, r);
+    // Field by field: Object.assign is several times slower here.
+    this.dev = r.dev;
+    this.ino = r.ino;
+    this.mode = r.mode;
+    this.nlink = r.nlink;
+    this.uid = r.uid;
+    this.gid = r.gid;
+    this.rdev = r.rdev;
+    this.size = r.size;
+    this.blksize = r.blksize;
+    this.blocks = r.blocks;
+    this.atimeMs = r.atimeMs;
+    this.mtimeMs = r.mtimeMs;
+    this.ctimeMs = r.ctimeMs;
+    this.birthtimeMs = r.birthtimeMs;
   }
 
   protected get typeBits(): number {
