@@ -15,11 +15,13 @@
 //! that its owner may be freeing. An entry removed while a [`Handles::with`]
 //! further up the owner's stack uses it is freed when that `with` returns.
 //!
-//! A slot's generation is 16 bits: a number kept after its entry was removed
-//! could, after 65,535 more entries in the same slot, name a live entry of the
-//! same thread again (never another thread's, never freed memory).
+//! A slot's generation is 16 bits and freed slots are reused oldest first: a
+//! number kept after its entry was removed could, after `capacity * 65,535`
+//! more inserts, name a live entry of the same thread again (never another
+//! thread's, never freed memory).
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -54,7 +56,10 @@ struct Entry<T> {
 }
 
 struct Free {
-    indices: Vec<u32>,
+    /// First in, first out: a slot freed goes to the back, so a number kept
+    /// after its entry went meets its generation again only after
+    /// `capacity * 65,535` inserts, not 65,535.
+    indices: VecDeque<u32>,
     /// Each slot's next generation (1..=65535).
     generations: Vec<u16>,
 }
@@ -81,7 +86,7 @@ impl<T: Send> Handles<T> {
     fn inner(&self) -> &Inner<T> {
         self.inner.get_or_init(|| Inner {
             slots: (0..self.capacity).map(|_| Slot { tag: AtomicU64::new(0), entry: AtomicPtr::new(std::ptr::null_mut()) }).collect(),
-            free: Mutex::new(Free { indices: (0..self.capacity).rev().collect(), generations: vec![1; self.capacity as usize] }),
+            free: Mutex::new(Free { indices: (0..self.capacity).collect(), generations: vec![1; self.capacity as usize] }),
         })
     }
 
@@ -91,7 +96,7 @@ impl<T: Send> Handles<T> {
         let inner = self.inner();
         let (index, generation) = {
             let mut free = inner.free.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(index) = free.indices.pop() else { return Err(value) };
+            let Some(index) = free.indices.pop_front() else { return Err(value) };
             let g = &mut free.generations[index as usize];
             let generation = *g;
             *g = if *g == u16::MAX { 1 } else { *g + 1 };
@@ -152,6 +157,9 @@ impl<T: Send> Handles<T> {
         let Some((slot, p)) = self.find(id) else { return false };
         slot.tag.store(0, Ordering::Release);
         slot.entry.store(std::ptr::null_mut(), Ordering::Release);
+        // The slot is free from here on (before the value's drop, which may panic).
+        let inner = self.inner.get().expect("found an entry, so the table exists");
+        inner.free.lock().unwrap_or_else(PoisonError::into_inner).indices.push_back(id & 0xffff);
         // SAFETY: as in `with`: this thread's live entry, now out of the table.
         let e = unsafe { &*p };
         if e.borrows.get() == 0 {
@@ -160,8 +168,6 @@ impl<T: Send> Handles<T> {
         } else {
             e.removed.set(true);
         }
-        let inner = self.inner.get().expect("found an entry, so the table exists");
-        inner.free.lock().unwrap_or_else(PoisonError::into_inner).indices.push(id & 0xffff);
         true
     }
 
@@ -220,6 +226,20 @@ mod tests {
         assert_eq!(t.with(a, |v| *v), None);
         assert_eq!(t.with(b, |v| *v), Some(20));
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn freed_slots_are_reused_oldest_first() {
+        let t = Handles::new(8);
+        let stale = t.insert(0u32).unwrap();
+        assert!(t.remove(stale));
+        // Make and drop entries one at a time, as a loop of short-lived
+        // objects does: the stale number finds nothing for a long while.
+        for i in 1..=8 * 1000 {
+            let id = t.insert(i).unwrap();
+            assert_eq!(t.with(stale, |v| *v), None, "after {i} inserts");
+            assert!(t.remove(id));
+        }
     }
 
     #[test]

@@ -116,6 +116,24 @@ export function createIoLibrary(options: IoLibraryOptions) {
    */
   type Route<R> = { steps: () => Steps<R>; path?: PathLike | undefined; dest?: PathLike | undefined; callbackExtra?: unknown };
   const kernel = kernelFs as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const notDirSwallowed = new Map<'stat' | 'lstat', boolean>();
+  /**
+   * Whether this Node's own `statSync` / `lstatSync` with `throwIfNoEntry:
+   * false` answers ENOTDIR with undefined too, as Node 24's statSync does (its
+   * lstatSync, and both on Node 20, throw): mounted paths answer as node:fs does.
+   */
+  const swallowsNotDir = (op: 'stat' | 'lstat'): boolean => {
+    let v = notDirSwallowed.get(op);
+    if (v === undefined) {
+      try {
+        v = kernelFs[`${op}Sync`](`${process.execPath}/x`, { throwIfNoEntry: false }) === undefined;
+      } catch {
+        v = false;
+      }
+      notDirSwallowed.set(op, v);
+    }
+    return v;
+  };
   const kernelPromises = kernelFsp as unknown as Record<string, ((...a: unknown[]) => Promise<unknown>) | undefined>;
   function routed<A extends unknown[], R>(name: string, route: (...a: A) => Route<R> | undefined) {
     // A call node:fs itself would refuse (a wrong type...) is node:fs's to refuse.
@@ -342,7 +360,8 @@ export function createIoLibrary(options: IoLibraryOptions) {
         try {
           return new IoStats(yield* call(r.mount, op, r.path));
         } catch (e) {
-          if (o?.throwIfNoEntry === false && (e as { code?: unknown }).code === 'ENOENT') return undefined;
+          const code = (e as { code?: unknown }).code;
+          if (o?.throwIfNoEntry === false && (code === 'ENOENT' || (code === 'ENOTDIR' && swallowsNotDir(op)))) return undefined;
           throw e;
         }
       },

@@ -81,6 +81,9 @@ describe('FrontDriver and BackDriver', () => {
     front.call(1, Buffer.from('later'));
     expect(kept.data.toString()).toBe('first');
     expect(view.data.toString()).toBe('later');
+    // A view sent on as the next payload is read before the reply lands.
+    const again = front.callView(3, front.callView(1, Buffer.from('round')).data);
+    expect([again.status, again.data.toString()]).toEqual([3, 'round']);
     for (const len of [0, 1, 70_000, 1 << 20]) {
       const payload = Buffer.alloc(len, (len % 13) + 1);
       const r = front.callView(2, payload);

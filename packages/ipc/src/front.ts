@@ -81,10 +81,13 @@ export class FrontDriver {
   #call(opcode: number, payload: Uint8Array | undefined): number {
     checkOpcode(opcode);
     if (this.#asyncCalls > 0) throw new IpcError(IpcErrorCode.Busy, 'an async call of this driver is in flight; await it first');
-    const body = bytes(payload);
+    let body = bytes(payload);
     if (servedHere.has(this.#endpoint)) {
       throw new IpcError(IpcErrorCode.SameThread, `this thread serves ${this.#endpoint} itself: a sync call would wait forever; use callAsync`);
     }
+    // A payload in the reply buffer (a callView reply sent on): the native
+    // call must not read and write the same memory.
+    if (body.buffer === this.#reply.buffer) body = Buffer.from(body);
     try {
       return native.frontCall(this.#handle, opcode, body, this.#reply, this.#len);
     } catch (e) {

@@ -1,4 +1,6 @@
-import { lstatSync, statSync } from 'node:fs';
+import { lstatSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsError } from './errors.js';
 import { inlineSyscalls } from './syscalls.js';
@@ -27,7 +29,9 @@ describe('errors', () => {
     expect(new FsError('EIO', 'read').stack!.split('\n').length).toBeGreaterThan(1);
   });
 
-  it("the inline lstat and stat answer a missing path with node:fs's ENOENT", async () => {
+  it("the inline lstat and stat answer a missing path with node:fs's ENOENT, and a path under a file with ENOTDIR", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'errors-')), 'f');
+    writeFileSync(file, 'x');
     for (const [name, own] of [['lstat', lstatSync], ['stat', statSync]] as const) {
       const missing = `/nonexistent-${process.pid}/x`;
       let theirs: unknown;
@@ -40,8 +44,10 @@ describe('errors', () => {
       expect(shape(ours)).toEqual(shape(theirs));
       expect(ours).toBeInstanceOf(Error);
       // Other failures are node:fs's own errors.
-      const notDir = await inlineSyscalls[name](`${import.meta.filename ?? new URL(import.meta.url).pathname}/x`).then(() => undefined, (e: unknown) => e);
-      expect((notDir as NodeJS.ErrnoException).code).toBe('ENOTDIR');
+      for (const under of [`${file}/x`, `${file}/`, `${file}/x/y`]) {
+        const notDir = await inlineSyscalls[name](under).then(() => undefined, (e: unknown) => e);
+        expect(shape(notDir), under).toMatchObject({ code: 'ENOTDIR', syscall: name, path: under });
+      }
       expect((await inlineSyscalls[name]('/')).isDirectory()).toBe(true);
     }
   });

@@ -68,14 +68,34 @@ function noEntry(syscall: string, path: string): NodeJS.ErrnoException {
   return Object.assign(e, { code: 'ENOENT', errno: -os.constants.errno.ENOENT, syscall, path });
 }
 
-/** lstat or stat, with a miss answered without a thrown (and stack-traced) error. */
-const lookup = (f: typeof fs.lstatSync, syscall: string) => (p: string): Promise<fs.Stats> => {
+/**
+ * Whether `f` with `throwIfNoEntry: false` still throws ENOTDIR. Node 24's
+ * statSync answers it with undefined, like ENOENT (its lstatSync, and
+ * both on Node 20, throw): asked once, of a path under a file.
+ */
+function reportsNotDir(f: typeof fs.lstatSync): boolean {
   try {
-    const st = f(p, { throwIfNoEntry: false });
-    return st ? Promise.resolve(st) : Promise.reject(noEntry(syscall, p));
-  } catch (e) {
-    return Promise.reject(e);
+    f(`${process.execPath}/x`, { throwIfNoEntry: false });
+    return false;
+  } catch {
+    return true;
   }
+}
+
+/** lstat or stat, with a miss answered without a thrown (and stack-traced) error. */
+const lookup = (f: typeof fs.lstatSync, syscall: string) => {
+  let exact: boolean | undefined;
+  return (p: string): Promise<fs.Stats> => {
+    try {
+      const st = f(p, { throwIfNoEntry: false });
+      if (st) return Promise.resolve(st);
+      exact ??= reportsNotDir(f);
+      // Where undefined may be ENOTDIR too, ask again for the real error.
+      return exact ? Promise.reject(noEntry(syscall, p)) : Promise.resolve(f(p));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
 };
 
 const fsync = pooled<[number], void>(fs.fsync);

@@ -52,15 +52,18 @@ struct FrontEntry {
 
 static FRONTS: Handles<FrontEntry> = Handles::new(4096);
 
+/// Runs `f` on the entry `handle` names in `table`, if it is this thread's.
+fn entry<T: Send, R>(table: &Handles<T>, handle: u32, f: impl FnOnce(&T) -> Result<R>) -> Result<R> {
+    table.with(handle, f).unwrap_or_else(|| Err(not_here(handle)))
+}
+
 /// Runs `f` on the attached driver and pending reply of `handle`.
 fn front<R>(handle: u32, f: impl FnOnce(&mut FrontDriver, &mut Vec<u8>) -> Result<R>) -> Result<R> {
-    FRONTS
-        .with(handle, |e| {
-            let mut pending = e.pending.try_borrow_mut().map_err(|_| busy())?;
-            let mut guard = e.inner.lock().map_err(|_| gone())?;
-            f(guard.as_mut().ok_or_else(gone)?, &mut pending)
-        })
-        .unwrap_or_else(|| Err(not_here(handle)))
+    entry(&FRONTS, handle, |e| {
+        let mut pending = e.pending.try_borrow_mut().map_err(|_| busy())?;
+        let mut guard = e.inner.lock().map_err(|_| gone())?;
+        f(guard.as_mut().ok_or_else(gone)?, &mut pending)
+    })
 }
 
 /// Sends a request on the driver `handle`, waits, and copies the reply
@@ -78,7 +81,7 @@ pub fn front_call(handle: u32, opcode: u32, payload: &[u8], mut reply: Uint8Arra
 /// The reply of the last call, when it was longer than its reply buffer.
 #[napi]
 pub fn front_take_reply(handle: u32) -> Result<Buffer> {
-    FRONTS.with(handle, |e| e.pending.try_borrow_mut().map(|mut p| std::mem::take(&mut *p).into()).map_err(|_| busy())).unwrap_or_else(|| Err(not_here(handle)))
+    entry(&FRONTS, handle, |e| e.pending.try_borrow_mut().map(|mut p| std::mem::take(&mut *p).into()).map_err(|_| busy()))
 }
 
 /// Posts a request of at most `bufferSize()` bytes without waiting.
@@ -107,13 +110,11 @@ static BACKS: Handles<BackEntry> = Handles::new(1024);
 
 /// Runs `f` on the open channel and held requests of `handle`.
 fn back<R>(handle: u32, f: impl FnOnce(&mut BackDriver, &mut VecDeque<Request>) -> Result<R>) -> Result<R> {
-    BACKS
-        .with(handle, |e| {
-            let mut back = e.back.try_borrow_mut().map_err(|_| busy())?;
-            let mut held = e.held.try_borrow_mut().map_err(|_| busy())?;
-            f(back.as_mut().ok_or_else(gone)?, &mut held)
-        })
-        .unwrap_or_else(|| Err(not_here(handle)))
+    entry(&BACKS, handle, |e| {
+        let mut back = e.back.try_borrow_mut().map_err(|_| busy())?;
+        let mut held = e.held.try_borrow_mut().map_err(|_| busy())?;
+        f(back.as_mut().ok_or_else(gone)?, &mut held)
+    })
 }
 
 /// Takes up to `max` requests, spinning up to `spinNs` while there are
