@@ -151,6 +151,8 @@ export class IoService {
       spinNs: this.#o.spinNs,
       idleMs: this.#o.idleMs,
       onClientGone: (c) => void this.#forget(c),
+      // A request's payload (a write's data) is read before it is answered.
+      payloadViews: true,
     });
     const ended = () => {
       this.#served = true;

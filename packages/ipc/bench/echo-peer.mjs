@@ -11,7 +11,8 @@ if (!isMainThread) {
 } else {
   const [endpoint, socketPath] = process.argv.slice(2);
   const back = BackDriver.create(endpoint, { buffers: 32, bufferSize: 2 << 20 });
-  back.serve((req) => ({ status: 0, data: req.payload }), { spinNs: 200_000 });
+  // The reply is the payload itself, answered before its view is reused.
+  back.serve((req) => ({ status: 0, data: req.payload }), { spinNs: 200_000, payloadViews: true });
   net
     .createServer((s) => {
       // Length-prefixed frames: 4 bytes, then the payload.

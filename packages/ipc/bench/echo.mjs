@@ -49,13 +49,17 @@ async function time(one, batch) {
 
 function socketEcho(payload) {
   return new Promise((resolve) => {
+    // The reply is assembled into one Buffer, as the channel's call returns
+    // it and as a client that uses the reply must.
     let got = 0;
+    const chunks = [];
     const want = 4 + payload.length;
     const onData = (d) => {
       got += d.length;
+      chunks.push(d);
       if (got >= want) {
         sock.off('data', onData);
-        resolve();
+        resolve((chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).subarray(4));
       }
     };
     sock.on('data', onData);

@@ -123,6 +123,39 @@ describe('FrontDriver and BackDriver', () => {
     await Promise.all(workers.map((w) => w.terminate()));
   });
 
+  it('payload views: every handler, sync or async and answered in any order, sees its own request until it answers', async () => {
+    const name = endpoint('views');
+    const back = BackDriver.create(name, { buffers: 16, bufferSize: 64 * 1024 });
+    backs.push(back);
+    let seen = 0;
+    void back.serve(
+      (req) => {
+        const want = req.payload.toString('latin1');
+        const check = () => {
+          // Still this request's bytes, however many batches came since.
+          if (req.payload.toString('latin1') !== want) return { status: -5 };
+          seen++;
+          return { status: req.opcode, data: req.payload };
+        };
+        if (req.opcode % 3 === 0) return check();
+        return new Promise((res) => setTimeout(() => res(check()), (req.opcode * 7) % 5));
+      },
+      { payloadViews: true },
+    );
+    // Three drivers: each async call that waits holds a libuv thread, which
+    // this same thread's service also needs to sleep and wake.
+    const fronts = Array.from({ length: 3 }, () => FrontDriver.attach(name));
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < 400; i++) {
+      const f = fronts[i % fronts.length]!;
+      const payload = Buffer.from(`request ${i} `.repeat((i % 50) + 1) + 'x'.repeat(i % 3 === 1 ? 60_000 : 0), 'latin1');
+      calls.push(f.callAsync(i, payload).then((r) => void expect([r.status, r.data.equals(payload)]).toEqual([i, true])));
+    }
+    await Promise.all(calls);
+    expect(seen).toBe(400);
+    for (const f of fronts) f.detach();
+  });
+
   it('a killed client is reported gone and its buffer reused', async () => {
     const name = endpoint('reap');
     const back = BackDriver.create(name, { buffers: 1, bufferSize: 4096 });
