@@ -3,7 +3,7 @@
 // and all others to node:fs itself (the kernel path). Descriptors of
 // mounted files are numbers from 2^30 up, where the kernel gives none.
 import { randomBytes } from 'node:crypto';
-import { EntryType, FsError, hasCode, parseOpenFlags } from '@polytropon/libservice';
+import { EntryType, FsError, hasCode, parseOpenFlags, throwIfNoEntryHidesNotDir } from '@polytropon/libservice';
 import type { StatFsRecord } from '@polytropon/libservice';
 import * as nodeFs from 'node:fs';
 import type { Mount, Mounts, PathLike, Routed } from './mounts.js';
@@ -116,24 +116,6 @@ export function createIoLibrary(options: IoLibraryOptions) {
    */
   type Route<R> = { steps: () => Steps<R>; path?: PathLike | undefined; dest?: PathLike | undefined; callbackExtra?: unknown };
   const kernel = kernelFs as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const notDirSwallowed = new Map<'stat' | 'lstat', boolean>();
-  /**
-   * Whether this Node's own `statSync` / `lstatSync` with `throwIfNoEntry:
-   * false` answers ENOTDIR with undefined too, as Node 24's statSync does (its
-   * lstatSync, and both on Node 20, throw): mounted paths answer as node:fs does.
-   */
-  const swallowsNotDir = (op: 'stat' | 'lstat'): boolean => {
-    let v = notDirSwallowed.get(op);
-    if (v === undefined) {
-      try {
-        v = kernelFs[`${op}Sync`](`${process.execPath}/x`, { throwIfNoEntry: false }) === undefined;
-      } catch {
-        v = false;
-      }
-      notDirSwallowed.set(op, v);
-    }
-    return v;
-  };
   const kernelPromises = kernelFsp as unknown as Record<string, ((...a: unknown[]) => Promise<unknown>) | undefined>;
   function routed<A extends unknown[], R>(name: string, route: (...a: A) => Route<R> | undefined) {
     // A call node:fs itself would refuse (a wrong type...) is node:fs's to refuse.
@@ -361,7 +343,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
           return new IoStats(yield* call(r.mount, op, r.path));
         } catch (e) {
           const code = (e as { code?: unknown }).code;
-          if (o?.throwIfNoEntry === false && (code === 'ENOENT' || (code === 'ENOTDIR' && swallowsNotDir(op)))) return undefined;
+          if (o?.throwIfNoEntry === false && (code === 'ENOENT' || (code === 'ENOTDIR' && throwIfNoEntryHidesNotDir(op)))) return undefined;
           throw e;
         }
       },

@@ -178,7 +178,9 @@ export class BackDriver {
 
   /** A request's payload view is free to be overwritten: its inbox may be reused, or dropped past the first two. */
   #answered(inbox: Inbox): void {
-    if (--inbox.unanswered === 0 && this.#views.indexOf(inbox) >= 2) this.#views.splice(this.#views.indexOf(inbox), 1);
+    if (--inbox.unanswered > 0) return;
+    const i = this.#views.indexOf(inbox);
+    if (i >= 2) this.#views.splice(i, 1);
   }
 
   /** Resolves true when requests wait, false after `timeoutMs`; sleeps off the event loop. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsError } from './errors.js';
-import { inlineSyscalls } from './syscalls.js';
+import { inlineSyscalls, throwIfNoEntryHidesNotDir } from './syscalls.js';
 
 const shape = (e: unknown) => {
   const { code, errno, syscall, path, message } = e as NodeJS.ErrnoException;
@@ -49,6 +49,14 @@ describe('errors', () => {
         expect(shape(notDir), under).toMatchObject({ code: 'ENOTDIR', syscall: name, path: under });
       }
       expect((await inlineSyscalls[name]('/')).isDirectory()).toBe(true);
+      // The probe says what this Node's own call does under a file.
+      let hides: boolean;
+      try {
+        hides = own(`${file}/x`, { throwIfNoEntry: false }) === undefined;
+      } catch {
+        hides = false;
+      }
+      expect(throwIfNoEntryHidesNotDir(name)).toBe(hides);
     }
   });
 });

@@ -10,3 +10,4 @@ export { LocalLibservice, MAX_SYMLINKS } from './local.js';
 export type { LocalLibserviceOptions } from './local.js';
 export { checkHandle, checkIo, checkNumber, checkPath, parseOptions, pathTail, splitPath } from './arguments.js';
 export { entryTypeOfMode } from './records.js';
+export { throwIfNoEntryHidesNotDir } from './syscalls.js';

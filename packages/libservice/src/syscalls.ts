@@ -68,42 +68,46 @@ function noEntry(syscall: string, path: string): NodeJS.ErrnoException {
   return Object.assign(e, { code: 'ENOENT', errno: -os.constants.errno.ENOENT, syscall, path });
 }
 
+const hidesNotDir = new Map<'stat' | 'lstat', boolean>();
+
 /**
- * Whether `f` with `throwIfNoEntry: false` still throws ENOTDIR. Node 24's
- * statSync answers it with undefined, like ENOENT (its lstatSync, and
- * both on Node 20, throw): asked once, of a path under a file.
+ * Whether this Node's `fs.statSync` / `fs.lstatSync` with `throwIfNoEntry:
+ * false` answers ENOTDIR with undefined, as it does ENOENT. Node 24's
+ * statSync does; its lstatSync, and both on Node 20, throw. Asked once per
+ * process, of a path under a file.
  */
-function reportsNotDir(f: typeof fs.lstatSync): boolean {
-  try {
-    f(`${process.execPath}/x`, { throwIfNoEntry: false });
-    return false;
-  } catch {
-    return true;
+export function throwIfNoEntryHidesNotDir(op: 'stat' | 'lstat'): boolean {
+  let v = hidesNotDir.get(op);
+  if (v === undefined) {
+    try {
+      v = fs[`${op}Sync`](`${process.execPath}/x`, { throwIfNoEntry: false }) === undefined;
+    } catch {
+      v = false;
+    }
+    hidesNotDir.set(op, v);
   }
+  return v;
 }
 
 /** lstat or stat, with a miss answered without a thrown (and stack-traced) error. */
-const lookup = (f: typeof fs.lstatSync, syscall: string) => {
-  let exact: boolean | undefined;
-  return (p: string): Promise<fs.Stats> => {
-    try {
-      const st = f(p, { throwIfNoEntry: false });
-      if (st) return Promise.resolve(st);
-      exact ??= reportsNotDir(f);
-      // Where undefined may be ENOTDIR too, ask again for the real error.
-      return exact ? Promise.reject(noEntry(syscall, p)) : Promise.resolve(f(p));
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  };
+const lookup = (op: 'stat' | 'lstat') => (p: string): Promise<fs.Stats> => {
+  const f = op === 'stat' ? fs.statSync : fs.lstatSync;
+  try {
+    const st = f(p, { throwIfNoEntry: false });
+    if (st) return Promise.resolve(st);
+    // Where undefined may be ENOTDIR too, ask again for the real error.
+    return throwIfNoEntryHidesNotDir(op) ? Promise.resolve(f(p)) : Promise.reject(noEntry(op, p));
+  } catch (e) {
+    return Promise.reject(e);
+  }
 };
 
 const fsync = pooled<[number], void>(fs.fsync);
 const fdatasync = pooled<[number], void>(fs.fdatasync);
 
 export const inlineSyscalls: Syscalls = {
-  lstat: lookup(fs.lstatSync, 'lstat'),
-  stat: lookup(fs.statSync, 'stat'),
+  lstat: lookup('lstat'),
+  stat: lookup('stat'),
   readlink: lift((p: string) => fs.readlinkSync(p)),
   readdir: lift((p: string) => fs.readdirSync(p, { withFileTypes: true })),
   mkdir: lift((p: string, mode: number) => fs.mkdirSync(p, mode)),
