@@ -105,6 +105,9 @@ api! {
     ceph_fsync: fn(Cmount, c_int, c_int) -> c_int;
     ceph_chmod: fn(Cmount, *const c_char, mode_t) -> c_int;
     ceph_chown: fn(Cmount, *const c_char, c_int, c_int) -> c_int;
+    ceph_fchmod: fn(Cmount, c_int, mode_t) -> c_int;
+    ceph_fchown: fn(Cmount, c_int, c_int, c_int) -> c_int;
+    ceph_futimens: fn(Cmount, c_int, *mut timespec) -> c_int;
     ceph_statfs: fn(Cmount, *const c_char, *mut statvfs) -> c_int;
     ceph_mount_perms: fn(Cmount) -> *mut c_void;
     ceph_ll_walk: fn(Cmount, *const c_char, *mut Inode, *mut CephStatx, c_uint, c_uint, *const c_void) -> c_int;

@@ -175,6 +175,11 @@ pub struct Stat {
     pub btime_ns: i128,
 }
 
+/// Nanoseconds since the epoch as a timespec (before 1970: negative seconds, nanoseconds in 0..1e9).
+fn timespec_of(t: i128) -> libc::timespec {
+    libc::timespec { tv_sec: t.div_euclid(1_000_000_000) as i64, tv_nsec: t.rem_euclid(1_000_000_000) as i64 }
+}
+
 fn ns(t: libc::timespec) -> i128 {
     t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128
 }
@@ -517,6 +522,23 @@ impl Mount {
         self.with(|api, cm| check(unsafe { (api.ceph_ftruncate)(cm, fd, size as i64) }).map(|_| ()))
     }
 
+    pub fn fchmod(&self, fd: i32, mode: u32) -> Result<(), Errno> {
+        // SAFETY: a live client; a bad fd is EBADF.
+        self.with(|api, cm| check(unsafe { (api.ceph_fchmod)(cm, fd, mode) }).map(|_| ()))
+    }
+
+    pub fn fchown(&self, fd: i32, uid: i32, gid: i32) -> Result<(), Errno> {
+        // SAFETY: a live client; a bad fd is EBADF.
+        self.with(|api, cm| check(unsafe { (api.ceph_fchown)(cm, fd, uid, gid) }).map(|_| ()))
+    }
+
+    /// Sets the access and modification times (nanoseconds since the epoch) of an open file.
+    pub fn futimes(&self, fd: i32, atime_ns: i128, mtime_ns: i128) -> Result<(), Errno> {
+        let mut times = [timespec_of(atime_ns), timespec_of(mtime_ns)];
+        // SAFETY: a live client and two timespecs, as futimens(2) takes them; a bad fd is EBADF.
+        self.with(|api, cm| check(unsafe { (api.ceph_futimens)(cm, fd, times.as_mut_ptr()) }).map(|_| ()))
+    }
+
     pub fn fsync(&self, fd: i32, data_only: bool) -> Result<(), Errno> {
         // SAFETY: a live client; a bad fd is EBADF.
         self.with(|api, cm| check(unsafe { (api.ceph_fsync)(cm, fd, data_only as c_int) }).map(|_| ()))
@@ -534,10 +556,9 @@ impl Mount {
 
     /// Sets the access and modification times (nanoseconds since the epoch), following symlinks.
     fn raw_utimes(&self, path: &str, atime_ns: i128, mtime_ns: i128) -> Result<(), Errno> {
-        let ts = |t: i128| libc::timespec { tv_sec: t.div_euclid(1_000_000_000) as i64, tv_nsec: t.rem_euclid(1_000_000_000) as i64 };
         let mut stx = CephStatx::zeroed();
-        stx.stx_atime = ts(atime_ns);
-        stx.stx_mtime = ts(mtime_ns);
+        stx.stx_atime = timespec_of(atime_ns);
+        stx.stx_mtime = timespec_of(mtime_ns);
         // SAFETY: a live client, a path and a statx carrying the times.
         self.path_call(path, |api, cm, p| unsafe { (api.ceph_setattrx)(cm, p, &mut stx, ffi::CEPH_SETATTR_ATIME | ffi::CEPH_SETATTR_MTIME, 0) })
             .map(|_| ())

@@ -62,7 +62,7 @@ impl Counter {
 }
 
 /// The operations answered here, in the order of the counters.
-const OPCODES: [u32; 11] = [
+const OPCODES: [u32; 14] = [
     wire::OPEN,
     wire::CLOSE,
     wire::READ,
@@ -74,6 +74,9 @@ const OPCODES: [u32; 11] = [
     wire::FTRUNCATE,
     wire::FSYNC,
     wire::FDATASYNC,
+    wire::FCHMOD,
+    wire::FCHOWN,
+    wire::FUTIMES,
 ];
 
 /// The counter slot of an opcode answered here.
@@ -550,9 +553,55 @@ impl Instances {
                 // SAFETY: plain call on an open descriptor.
                 done(unsafe { libc::ftruncate(fd, length) } as isize)
             }
+            wire::FCHMOD => {
+                let mode = f.u32()?;
+                if !f.end() {
+                    return None;
+                }
+                let fd = self.file(pid, handle)?.fd.as_raw_fd();
+                // SAFETY: plain call on an open descriptor.
+                done(unsafe { libc::fchmod(fd, mode) } as isize)
+            }
+            wire::FCHOWN => {
+                let (uid, gid) = (f.u32()?, f.u32()?);
+                if !f.end() {
+                    return None;
+                }
+                let fd = self.file(pid, handle)?.fd.as_raw_fd();
+                // SAFETY: plain call on an open descriptor.
+                done(unsafe { libc::fchown(fd, uid, gid) } as isize)
+            }
+            wire::FUTIMES => {
+                let (atime, mtime) = (f.f64()?, f.f64()?);
+                if !f.end() {
+                    return None;
+                }
+                let fd = self.file(pid, handle)?.fd.as_raw_fd();
+                let (Some(a), Some(m)) = (timespec_of_ms(atime), timespec_of_ms(mtime)) else { return Some(libc::EINVAL) };
+                let times = [a, m];
+                // SAFETY: an open descriptor and two timespecs.
+                done(unsafe { libc::futimens(fd, times.as_ptr()) } as isize)
+            }
             _ => None,
         }
     }
+}
+
+/// Milliseconds since the epoch as futimens(2) takes them, as node:fs
+/// sets them (`fs.futimesSync(fd, ms / 1000, ...)`): a negative time is
+/// now, and libuv keeps microseconds; None for a time that is not finite.
+fn timespec_of_ms(ms: f64) -> Option<libc::timespec> {
+    if !ms.is_finite() {
+        return None;
+    }
+    if ms < 0.0 {
+        return Some(libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_NOW });
+    }
+    let secs = ms / 1000.0;
+    let tv_sec = secs.trunc();
+    let mut tv_nsec = ((secs - tv_sec) * 1e9) as i64;
+    tv_nsec -= tv_nsec % 1000;
+    Some(libc::timespec { tv_sec: tv_sec as libc::time_t, tv_nsec })
 }
 
 /// A handle closed: one fewer open on its instance and in its process.

@@ -241,6 +241,15 @@ mod req {
     pub fn truncate(h: u64, length: i64) -> Vec<u8> {
         fields(&[&h.to_le_bytes(), &length.to_le_bytes()])
     }
+    pub fn fchmod(h: u64, mode: u32) -> Vec<u8> {
+        fields(&[&h.to_le_bytes(), &mode.to_le_bytes()])
+    }
+    pub fn fchown(h: u64, uid: u32, gid: u32) -> Vec<u8> {
+        fields(&[&h.to_le_bytes(), &uid.to_le_bytes(), &gid.to_le_bytes()])
+    }
+    pub fn futimes(h: u64, atime_ms: f64, mtime_ms: f64) -> Vec<u8> {
+        fields(&[&h.to_le_bytes(), &atime_ms.to_le_bytes(), &mtime_ms.to_le_bytes()])
+    }
 }
 
 /// Serves a request that is answered at once (or passed on: None).
@@ -324,6 +333,38 @@ fn files_open_read_write_and_close_here() {
     i.close_process(100);
     assert_eq!(i.open_handles(), 0, "a process gone closes its handles");
     assert!(ask(&mut i, 100, wire::CLOSE, &req::handle(h)).is_none());
+}
+
+#[test]
+fn attributes_change_through_handles_here() {
+    let t = Tree::new("fattr");
+    let mut i = t.instances();
+    let h = open(&mut i, 100, "/vol/data/f", libc::O_RDWR | libc::O_CREAT).unwrap();
+    // The file moves away from its path: the handle still names it.
+    fs::rename(t.0.join("root/data/f"), t.0.join("root/data/moved")).unwrap();
+    assert_eq!(ask(&mut i, 100, wire::FCHMOD, &req::fchmod(h, 0o604)).unwrap().0, 0);
+    let meta = fs::metadata(t.0.join("root/data/moved")).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o604);
+    assert_eq!(ask(&mut i, 100, wire::FCHOWN, &req::fchown(h, meta.uid(), meta.gid())).unwrap().0, 0);
+    // As node:fs sets them: microseconds kept, the rest dropped.
+    assert_eq!(ask(&mut i, 100, wire::FUTIMES, &req::futimes(h, 1_200_000_000_000.0, 1_300_000_000_250.0078125)).unwrap().0, 0);
+    let meta = fs::metadata(t.0.join("root/data/moved")).unwrap();
+    assert_eq!((meta.atime(), meta.atime_nsec()), (1_200_000_000, 0));
+    assert_eq!((meta.mtime(), meta.mtime_nsec()), (1_300_000_000, 250_007_000));
+    // A negative time is now (node:fs's rule); one that is not finite, EINVAL.
+    assert_eq!(ask(&mut i, 100, wire::FUTIMES, &req::futimes(h, -1.0, -1.0)).unwrap().0, 0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((fs::metadata(t.0.join("root/data/moved")).unwrap().mtime() - now).abs() <= 5);
+    assert_eq!(ask(&mut i, 100, wire::FUTIMES, &req::futimes(h, f64::NAN, 0.0)).unwrap().0, -i64::from(libc::EINVAL));
+    assert_eq!(ask(&mut i, 100, wire::FUTIMES, &req::futimes(h, 0.0, f64::INFINITY)).unwrap().0, -i64::from(libc::EINVAL));
+    // Short, trailing or foreign requests are the handler's.
+    assert!(ask(&mut i, 100, wire::FCHMOD, &req::handle(h)).is_none(), "no mode");
+    assert!(ask(&mut i, 100, wire::FCHOWN, &[req::fchown(h, 0, 0), vec![0]].concat()).is_none(), "a byte trails");
+    assert!(ask(&mut i, 200, wire::FCHMOD, &req::fchmod(h, 0o600)).is_none(), "another process's handle");
+    assert_eq!(fs::metadata(t.0.join("root/data/moved")).unwrap().mode() & 0o7777, 0o604);
+    assert_eq!(i.counter(wire::FCHMOD).unwrap().count, 1);
+    assert_eq!(ask(&mut i, 100, wire::CLOSE, &req::handle(h)).unwrap().0, 0);
+    assert!(ask(&mut i, 100, wire::FCHMOD, &req::fchmod(h, 0o600)).is_none(), "a closed handle is the handler's (EBADF)");
 }
 
 #[test]

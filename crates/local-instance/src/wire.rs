@@ -1,11 +1,11 @@
 //! The part of the wire protocol this crate answers (`@polytropon/ipc`'s
-//! protocol.ts, its version 1): requests that carry one path, and the
+//! protocol.ts, its version 2): requests that carry one path, and the
 //! results of stat and readdir. Decoding is as strict as the TypeScript
 //! side's; what it refuses goes to the service's JavaScript handler, which
 //! answers EBADMSG.
 
 /// Must equal PROTOCOL_VERSION in protocol.ts.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Longest path or name, in bytes (MAX_PATH in protocol.ts).
 pub const MAX_PATH: usize = 4096;
 
@@ -21,6 +21,9 @@ pub const READDIR: u32 = 8;
 pub const FTRUNCATE: u32 = 17;
 pub const FSYNC: u32 = 18;
 pub const FDATASYNC: u32 = 19;
+pub const FCHMOD: u32 = 25;
+pub const FCHOWN: u32 = 26;
+pub const FUTIMES: u32 = 27;
 
 /// Largest magnitude of the protocol's `int` (JavaScript's safe integers).
 const MAX_SAFE: u64 = (1 << 53) - 1;
@@ -55,6 +58,11 @@ impl<'a> Fields<'a> {
     pub fn int(&mut self) -> Option<i64> {
         let v = i64::from_le_bytes(self.bytes(8)?.try_into().ok()?);
         (v.unsigned_abs() <= MAX_SAFE).then_some(v)
+    }
+
+    /// A float (little-endian binary64).
+    pub fn f64(&mut self) -> Option<f64> {
+        Some(f64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
 
     /// A path: u32 length, 1..=4096 bytes of UTF-8 without NUL.
@@ -184,7 +192,7 @@ mod tests {
         trailing.push(0);
         assert_eq!(path_request(&trailing), None, "trailing bytes");
         let mut v2 = request(b"/a");
-        v2[0] = 2;
+        v2[0] = PROTOCOL_VERSION - 1;
         assert_eq!(path_request(&v2), None, "other version");
         assert_eq!(path_request(&request(b"/a")[..4]), None, "short");
         assert_eq!(path_request(&[]), None);
@@ -203,7 +211,12 @@ mod tests {
         big.extend_from_slice(&(1i64 << 53).to_le_bytes());
         assert_eq!(Fields::new(&big).unwrap().int(), None, "beyond the safe range");
         assert_eq!(Fields::new(&v[..5]).unwrap().int(), None, "short");
-        assert!(Fields::new(&[2]).is_none(), "another version");
+        assert!(Fields::new(&[PROTOCOL_VERSION + 1]).is_none(), "another version");
+        let mut floats = vec![PROTOCOL_VERSION];
+        floats.extend_from_slice(&1.5f64.to_le_bytes());
+        floats.extend_from_slice(&[0; 7]);
+        let mut f = Fields::new(&floats).unwrap();
+        assert_eq!((f.f64(), f.f64()), (Some(1.5), None), "a float, then a short one");
     }
 
     #[test]
@@ -222,7 +235,7 @@ mod tests {
     fn entries_refuse_names_that_are_not_utf8() {
         let mut out = Vec::new();
         assert!(entries_result(&[(8, b"a".to_vec()), (4, b"dir".to_vec())], &mut out));
-        assert_eq!(out, [&[1u8, 2, 0, 0, 0, 8, 1, 0, 0, 0, b'a', 4, 3, 0, 0, 0][..], b"dir"].concat());
+        assert_eq!(out, [&[PROTOCOL_VERSION, 2, 0, 0, 0, 8, 1, 0, 0, 0, b'a', 4, 3, 0, 0, 0][..], b"dir"].concat());
         assert!(!entries_result(&[(8, vec![0xff])], &mut out));
     }
 

@@ -14,6 +14,9 @@ export interface FileOps {
   close(fd: number): Promise<void>;
   fstat(fd: number): Promise<IoStats>;
   ftruncate(fd: number, len?: number): Promise<void>;
+  fchmod(fd: number, mode: number | string): Promise<void>;
+  fchown(fd: number, uid: number, gid: number): Promise<void>;
+  futimes(fd: number, atime: number | string | Date, mtime: number | string | Date): Promise<void>;
   fsync(fd: number): Promise<void>;
   fdatasync(fd: number): Promise<void>;
   readFile(fd: number, o?: Options): Promise<Buffer | string>;
@@ -36,43 +39,59 @@ export class IoFileHandle {
     return this.#fd;
   }
 
+  /** The descriptor for a call; once closed, node:fs's FileHandle error ('file closed', EBADF). */
+  #open(syscall: string): number {
+    if (this.#fd === -1) throw Object.assign(new Error('file closed'), { code: 'EBADF', syscall });
+    return this.#fd;
+  }
+
   async read<T extends NodeJS.ArrayBufferView = Buffer>(buffer?: T, offset?: number | null, length?: number | null, position?: number | null): Promise<{ bytesRead: number; buffer: T }> {
     const b = buffer ?? (Buffer.alloc(16384) as unknown as T);
-    return { bytesRead: await this.#ops.read(this.#fd, b, offset, length, position), buffer: b };
+    return { bytesRead: await this.#ops.read(this.#open('read'), b, offset, length, position), buffer: b };
   }
 
   async write<T extends NodeJS.ArrayBufferView | string>(data: T, offsetOrPosition?: number | null, lengthOrEncoding?: number | BufferEncoding | null, position?: number | null): Promise<{ bytesWritten: number; buffer: T }> {
-    return { bytesWritten: await this.#ops.write(this.#fd, data, offsetOrPosition, lengthOrEncoding, position), buffer: data };
+    return { bytesWritten: await this.#ops.write(this.#open('write'), data, offsetOrPosition, lengthOrEncoding, position), buffer: data };
   }
 
   async readv<T extends readonly NodeJS.ArrayBufferView[]>(buffers: T, position?: number | null): Promise<{ bytesRead: number; buffers: T }> {
-    return { bytesRead: await this.#ops.readv(this.#fd, buffers, position), buffers };
+    return { bytesRead: await this.#ops.readv(this.#open('readv'), buffers, position), buffers };
   }
 
   async writev<T extends readonly NodeJS.ArrayBufferView[]>(buffers: T, position?: number | null): Promise<{ bytesWritten: number; buffers: T }> {
-    return { bytesWritten: await this.#ops.writev(this.#fd, buffers, position), buffers };
+    return { bytesWritten: await this.#ops.writev(this.#open('writev'), buffers, position), buffers };
   }
 
-  readFile(o?: Options): Promise<Buffer | string> {
-    return this.#ops.readFile(this.#fd, o);
+  async readFile(o?: Options): Promise<Buffer | string> {
+    return this.#ops.readFile(this.#open('read'), o);
   }
-  writeFile(data: Data, o?: Options): Promise<void> {
-    return this.#ops.writeFile(this.#fd, data, o);
+  async writeFile(data: Data, o?: Options): Promise<void> {
+    return this.#ops.writeFile(this.#open('write'), data, o);
   }
-  appendFile(data: Data, o?: Options): Promise<void> {
-    return this.#ops.appendFile(this.#fd, data, o);
+  async appendFile(data: Data, o?: Options): Promise<void> {
+    return this.#ops.appendFile(this.#open('write'), data, o);
   }
-  stat(): Promise<IoStats> {
-    return this.#ops.fstat(this.#fd);
+  async stat(): Promise<IoStats> {
+    return this.#ops.fstat(this.#open('fstat'));
   }
-  truncate(len = 0): Promise<void> {
-    return this.#ops.ftruncate(this.#fd, len);
+  async truncate(len = 0): Promise<void> {
+    return this.#ops.ftruncate(this.#open('ftruncate'), len);
   }
-  sync(): Promise<void> {
-    return this.#ops.fsync(this.#fd);
+  async chmod(mode: number | string): Promise<void> {
+    return this.#ops.fchmod(this.#open('fchmod'), mode);
   }
-  datasync(): Promise<void> {
-    return this.#ops.fdatasync(this.#fd);
+  async chown(uid: number, gid: number): Promise<void> {
+    return this.#ops.fchown(this.#open('fchown'), uid, gid);
+  }
+  /** Times as node:fs takes them: seconds, numeric strings or Dates. */
+  async utimes(atime: number | string | Date, mtime: number | string | Date): Promise<void> {
+    return this.#ops.futimes(this.#open('futime'), atime, mtime);
+  }
+  async sync(): Promise<void> {
+    return this.#ops.fsync(this.#open('fsync'));
+  }
+  async datasync(): Promise<void> {
+    return this.#ops.fdatasync(this.#open('fdatasync'));
   }
 
   async close(): Promise<void> {

@@ -90,6 +90,9 @@ function asLibservice(lib: IoLibrary, point: string, sync: boolean): Libservice 
     chmod: (p, m) => run('chmod', at(p), m),
     chown: (p, u, g) => run('chown', at(p), u, g),
     utimes: (p, a, m) => run('utimes', at(p), a / 1000, m / 1000),
+    fchmod: (h, m) => run('fchmod', h, m),
+    fchown: (h, u, g) => run('fchown', h, u, g),
+    futimes: (h, a, m) => run('futimes', h, a / 1000, m / 1000),
     access: (p, m) => run('access', at(p), m),
     statfs: (p) => run('statfs', at(p)),
     unmount: () => lib.detach(),
@@ -150,8 +153,14 @@ describe('createIoLibrary', () => {
     const buf = Buffer.alloc(6);
     expect((await fh.read(buf, 0, 6, 7)).bytesRead).toBe(4);
     expect((await fh.stat()).size).toBe(11);
+    await fh.chmod('640');
+    await fh.utimes(new Date(1_600_000_000_000), 1_700_000_000.5);
+    const own = await fh.stat();
+    await fh.chown(own.uid, own.gid);
+    expect([own.mode & 0o777, own.atimeMs, own.mtimeMs]).toEqual([0o640, 1_600_000_000_000, 1_700_000_000_500]);
     await fh.close();
     expect(fh.fd).toBe(-1);
+    await expect(fh.chmod(0o600)).rejects.toMatchObject({ code: 'EBADF', syscall: 'fchmod' });
     await p.symlink('a/b', `${point}/ab`);
     expect(await p.realpath(`${point}/ab/c/file`)).toBe(`${point}/a/b/c/file`);
     const entries = (await p.readdir(`${point}/a/b`, { withFileTypes: true })) as IoDirent[];

@@ -31,6 +31,8 @@ type EncodingOption = Encoding | { encoding?: Encoding; flag?: string | number; 
 
 const encodingOf = (o: EncodingOption): Encoding => (typeof o === 'string' || o === null ? o : o?.encoding);
 const flagOf = (o: EncodingOption, fallback: string): number => parseOpenFlags(typeof o === 'object' && o !== null && o.flag !== undefined ? o.flag : fallback);
+/** A mode as node:fs takes it: a number, or a string of octal digits ('755'). */
+const fileMode = (m: number | string): number => (typeof m === 'string' && /^[0-7]+$/.test(m) ? parseInt(m, 8) : (m as number));
 const modeOf = (o: EncodingOption): number => (typeof o === 'object' && o !== null && o.mode !== undefined ? o.mode : 0o666);
 /** The bytes of a string (in its encoding) or of any ArrayBufferView (a DataView or a Uint16Array counts its bytes). */
 const bytes = (data: string | NodeJS.ArrayBufferView, enc: Encoding): Uint8Array =>
@@ -175,9 +177,9 @@ export function createIoLibrary(options: IoLibraryOptions) {
       return r && { steps: () => mounted(r, ...a), path: p };
     });
   /** An operation on a descriptor. */
-  const byFd = <A extends unknown[], R>(name: string, mounted: (f: OpenFile, ...a: A) => Steps<R>, extra?: (...a: A) => unknown) =>
+  const byFd = <A extends unknown[], R>(name: string, mounted: (f: OpenFile, ...a: A) => Steps<R>, extra?: (...a: A) => unknown, syscall = name) =>
     routed<[number, ...A], R>(name, (fd, ...a) => {
-      const f = fileOf(fd, name);
+      const f = fileOf(fd, syscall);
       return f && { steps: () => mounted(f, ...a), callbackExtra: extra?.(...a) };
     });
 
@@ -249,6 +251,9 @@ export function createIoLibrary(options: IoLibraryOptions) {
     'ftruncate',
     (f, len = 0) => call(f.mount, 'ftruncate', f.handle, len),
   );
+  const fchmod = byFd<[number | string], void>('fchmod', (f, mode) => call(f.mount, 'fchmod', f.handle, fileMode(mode)));
+  const fchown = byFd<[number, number], void>('fchown', (f, uid, gid) => call(f.mount, 'fchown', f.handle, uid, gid));
+  const futimes = byFd<[number | string | Date, number | string | Date], void>('futimes', (f, a, m) => call(f.mount, 'futimes', f.handle, toMs(a), toMs(m)), undefined, 'futime');
   const fsync = byFd<[], void>('fsync', (f) => call(f.mount, 'fsync', f.handle));
   const fdatasync = byFd<[], void>('fdatasync', (f) => call(f.mount, 'fdatasync', f.handle));
 
@@ -431,7 +436,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
   const access = byPath<[number?], void>('access', (r, mode = constants.F_OK) => call(r.mount, 'access', r.path, mode));
   const chown = byPath<[number, number], void>('chown', (r, uid, gid) => call(r.mount, 'chown', r.path, uid, gid));
   const statfs = byPath<[], StatFsRecord | nodeFs.StatsFs>('statfs', (r) => call(r.mount, 'statfs', r.path));
-  const chmod = byPath<[number], void>('chmod', (r, mode) => call(r.mount, 'chmod', r.path, mode));
+  const chmod = byPath<[number | string], void>('chmod', (r, mode) => call(r.mount, 'chmod', r.path, fileMode(mode)));
   const utimes = byPath<[number | string | Date, number | string | Date], void>('utimes', 
     (r, a, m) => call(r.mount, 'utimes', r.path, toMs(a), toMs(m)),
   );
@@ -573,7 +578,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
 
   // --- the three APIs ----------------------------------------------------------------
 
-  const ops = { open, close, read, write, readv, writev, fstat, ftruncate, fsync, fdatasync, opendir, readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, mkdtemp, rm, rmdir, unlink, truncate, access, chmod, chown, statfs, utimes, readlink, realpath, symlink, rename, link, copyFile, cp };
+  const ops = { open, close, read, write, readv, writev, fstat, ftruncate, fchmod, fchown, futimes, fsync, fdatasync, opendir, readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, mkdtemp, rm, rmdir, unlink, truncate, access, chmod, chown, statfs, utimes, readlink, realpath, symlink, rename, link, copyFile, cp };
   type Ops = typeof ops;
 
   const fileOps: FileOps = {
@@ -584,6 +589,9 @@ export function createIoLibrary(options: IoLibraryOptions) {
     close: close.async,
     fstat: fstat.async as FileOps['fstat'],
     ftruncate: ftruncate.async,
+    fchmod: fchmod.async,
+    fchown: fchown.async,
+    futimes: futimes.async,
     fsync: fsync.async,
     fdatasync: fdatasync.async,
     readFile: readFile.async,

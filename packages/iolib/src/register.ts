@@ -42,8 +42,9 @@ export function install(lib: IoLibrary): void {
     fs[`${name}Sync`] = l[`${name}Sync`];
     fs.promises[name] = l.promises[name];
   }
-  // Vectored I/O has no promise form in node:fs (FileHandle has it); opendir has all three.
-  for (const name of ['readv', 'writev', 'opendir']) {
+  // Vectored I/O and the attribute calls on descriptors have no promise
+  // form in node:fs (FileHandle has them); opendir has all three.
+  for (const name of ['readv', 'writev', 'fchmod', 'fchown', 'futimes', 'opendir']) {
     fs[name] = l[name];
     fs[`${name}Sync`] = l[`${name}Sync`];
   }

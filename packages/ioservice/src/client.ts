@@ -193,6 +193,15 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   async utimes(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
     return this.#send(this.#pathCall(Opcode.Utimes, 'utime', path, { atimeMs, mtimeMs }, none));
   }
+  async fchmod(handle: number, mode: number): Promise<void> {
+    return this.#send(this.#handleCall(Opcode.Fchmod, 'fchmod', handle, { mode: checkNumber(mode, 'mode') }, none));
+  }
+  async fchown(handle: number, uid: number, gid: number): Promise<void> {
+    return this.#send(this.#handleCall(Opcode.Fchown, 'fchown', handle, { uid: checkNumber(uid, 'uid'), gid: checkNumber(gid, 'gid') }, none));
+  }
+  async futimes(handle: number, atimeMs: number, mtimeMs: number): Promise<void> {
+    return this.#send(this.#handleCall(Opcode.Futimes, 'futime', handle, { atimeMs, mtimeMs }, none));
+  }
   async access(path: string, mode: number = constants.F_OK): Promise<void> {
     return this.#send(this.#pathCall(Opcode.Access, 'access', path, { mode: checkNumber(mode, 'mode') }, none));
   }
@@ -267,6 +276,15 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   }
   utimesSync(path: string, atimeMs: number, mtimeMs: number): void {
     this.#sendSync(this.#pathCall(Opcode.Utimes, 'utime', path, { atimeMs, mtimeMs }, none));
+  }
+  fchmodSync(handle: number, mode: number): void {
+    this.#sendSync(this.#handleCall(Opcode.Fchmod, 'fchmod', handle, { mode: checkNumber(mode, 'mode') }, none));
+  }
+  fchownSync(handle: number, uid: number, gid: number): void {
+    this.#sendSync(this.#handleCall(Opcode.Fchown, 'fchown', handle, { uid: checkNumber(uid, 'uid'), gid: checkNumber(gid, 'gid') }, none));
+  }
+  futimesSync(handle: number, atimeMs: number, mtimeMs: number): void {
+    this.#sendSync(this.#handleCall(Opcode.Futimes, 'futime', handle, { atimeMs, mtimeMs }, none));
   }
   accessSync(path: string, mode: number = constants.F_OK): void {
     this.#sendSync(this.#pathCall(Opcode.Access, 'access', path, { mode: checkNumber(mode, 'mode') }, none));

@@ -8,7 +8,7 @@
 import { constants, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { join } from 'node:path';
-import { FrontDriver, Opcode, encodeRequest } from '@polytropon/ipc';
+import { FrontDriver, Opcode, PROTOCOL_VERSION, encodeRequest } from '@polytropon/ipc';
 import { describeConformance, syncTwins, temporaryDirectory } from '@polytropon/libservice/conformance';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,7 +110,7 @@ describe('the native path', () => {
     for (let i = 0; i < 3000; i++) {
       const opcode = [Opcode.Stat, Opcode.Lstat, Opcode.Readdir][i % 3]!;
       // Random bytes, and well-formed requests of random paths (with NULs, bad UTF-8, huge lengths).
-      const body = i % 2 === 0 ? rand(Math.floor(Math.random() * 40)) : Buffer.concat([Buffer.from([1]), (() => { const p = rand(Math.floor(Math.random() * 20)); const h = Buffer.alloc(4); h.writeUInt32LE(Math.random() < 0.1 ? 0xffffffff : p.length + 1 + inst.name.length); return Buffer.concat([h, Buffer.from('/' + inst.name), p]); })()]);
+      const body = i % 2 === 0 ? rand(Math.floor(Math.random() * 40)) : Buffer.concat([Buffer.from([PROTOCOL_VERSION]), (() => { const p = rand(Math.floor(Math.random() * 20)); const h = Buffer.alloc(4); h.writeUInt32LE(Math.random() < 0.1 ? 0xffffffff : p.length + 1 + inst.name.length); return Buffer.concat([h, Buffer.from('/' + inst.name), p]); })()]);
       const r = raw.call(opcode, body);
       expect(r.status <= 0).toBe(true);
     }

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { constants } from 'node:fs';
 import { constants as os } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { FrontDriver, Opcode, encodeRequest } from '@polytropon/ipc';
+import { FrontDriver, Opcode, PROTOCOL_VERSION, encodeRequest } from '@polytropon/ipc';
 import { LocalLibservice } from '@polytropon/libservice';
 import { describeConformance, expectCode, readFile, syncTwins, temporaryDirectory, writeFile } from '@polytropon/libservice/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,7 +129,7 @@ describe('IoService', () => {
     const inst = await instance(svc);
     const before = (await svc.stats()).badRequests;
     const raw = FrontDriver.attach(svc.endpoint);
-    expect(raw.call(Opcode.Open, Buffer.from([1, 255, 255, 255, 255])).status).toBe(-os.errno.EBADMSG);
+    expect(raw.call(Opcode.Open, Buffer.from([PROTOCOL_VERSION, 255, 255, 255, 255])).status).toBe(-os.errno.EBADMSG);
     expect(raw.call(Opcode.Stat, Buffer.from([9])).status).toBe(-os.errno.EBADMSG); // another protocol version
     expect(raw.call(777, Buffer.alloc(3)).status).toBe(-os.errno.ENOSYS);
     expect(raw.call(Opcode.Read, encodeRequest(Opcode.Read, { fd: 12345, length: 10, position: 0 })).status).toBe(-os.errno.EBADF);

@@ -453,6 +453,21 @@ export class IoService {
         await inst.utimes(p, num('atimeMs'), num('mtimeMs'));
         return NO_DATA;
       }
+      case Opcode.Fchmod: {
+        const h = this.#open(proc, num('fd'));
+        await h.instance.fchmod(h.handle, num('mode'));
+        return NO_DATA;
+      }
+      case Opcode.Fchown: {
+        const h = this.#open(proc, num('fd'));
+        await h.instance.fchown(h.handle, num('uid'), num('gid'));
+        return NO_DATA;
+      }
+      case Opcode.Futimes: {
+        const h = this.#open(proc, num('fd'));
+        await h.instance.futimes(h.handle, num('atimeMs'), num('mtimeMs'));
+        return NO_DATA;
+      }
       case Opcode.Access: {
         const [inst, p] = path();
         await inst.access(p, num('mode'));

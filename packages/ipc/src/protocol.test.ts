@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IpcError } from './errors.js';
-import { decodeRequest, decodeResult, describe as fieldsOf, encodeRequest, encodeResult, Opcode, type Message } from './protocol.js';
+import { decodeRequest, decodeResult, describe as fieldsOf, encodeRequest, encodeResult, Opcode, PROTOCOL_VERSION, type Message } from './protocol.js';
 import { codeOf as codeOfType } from '../../../tooling/test-helpers.js';
 
 const pathArb = fc
@@ -27,8 +27,8 @@ const codeOf = (f: () => unknown) => codeOfType(IpcError, f);
 
 describe('protocol', () => {
   it('covers every operation of the libservice contract', () => {
-    expect(opcodes).toHaveLength(24);
-    expect(new Set(opcodes).size).toBe(24);
+    expect(opcodes).toHaveLength(27);
+    expect(new Set(opcodes).size).toBe(27);
   });
 
   for (const [name, op] of Object.entries(Opcode)) {
@@ -47,7 +47,7 @@ describe('protocol', () => {
   it('decodes hostile bytes strictly: a coded error or a message that re-encodes to the same bytes', () => {
     fc.assert(
       fc.property(fc.constantFrom(...opcodes), fc.uint8Array({ maxLength: 200 }), fc.boolean(), (op, raw, asResult) => {
-        const bytes = Buffer.from([1, ...raw]); // mostly the right version, so decoding gets past it
+        const bytes = Buffer.from([PROTOCOL_VERSION, ...raw]); // mostly the right version, so decoding gets past it
         const decodeFn = asResult ? decodeResult : decodeRequest;
         const encodeFn = asResult ? encodeResult : encodeRequest;
         let msg: Message;
@@ -71,20 +71,20 @@ describe('protocol', () => {
       expect(codeOf(() => decodeRequest(Opcode.Rename, good.subarray(0, cut)))).toBe('ERR_IPC_BAD_MESSAGE');
     }
     expect(codeOf(() => decodeRequest(Opcode.Rename, Buffer.concat([good, Buffer.from([0])])))).toBe('ERR_IPC_BAD_MESSAGE');
-    expect(codeOf(() => decodeRequest(Opcode.Rename, Buffer.from([2, ...good.subarray(1)])))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => decodeRequest(Opcode.Rename, Buffer.from([PROTOCOL_VERSION + 1, ...good.subarray(1)])))).toBe('ERR_IPC_BAD_MESSAGE');
     // Invalid UTF-8 and a NUL inside a path.
-    const badUtf8 = Buffer.from([1, 2, 0, 0, 0, 0xc3, 0x28]);
+    const badUtf8 = Buffer.from([PROTOCOL_VERSION, 2, 0, 0, 0, 0xc3, 0x28]);
     expect(codeOf(() => decodeRequest(Opcode.Stat, badUtf8))).toBe('ERR_IPC_BAD_MESSAGE');
-    expect(codeOf(() => decodeRequest(Opcode.Stat, Buffer.from([1, 2, 0, 0, 0, 0x61, 0])))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => decodeRequest(Opcode.Stat, Buffer.from([PROTOCOL_VERSION, 2, 0, 0, 0, 0x61, 0])))).toBe('ERR_IPC_BAD_MESSAGE');
     expect(codeOf(() => encodeRequest(Opcode.Stat, { path: 'a\0b' }))).toBe('ERR_IPC_BAD_MESSAGE');
     expect(codeOf(() => encodeRequest(Opcode.Stat, { path: '' }))).toBe('ERR_IPC_BAD_MESSAGE');
     expect(codeOf(() => encodeRequest(Opcode.Stat, { path: 'x'.repeat(4097) }))).toBe('ERR_IPC_BAD_MESSAGE');
     // A huge length or entry count is refused before anything is allocated.
-    expect(codeOf(() => decodeRequest(Opcode.Stat, Buffer.from([1, 0xff, 0xff, 0xff, 0xff])))).toBe('ERR_IPC_BAD_MESSAGE');
-    expect(codeOf(() => decodeResult(Opcode.Readdir, Buffer.from([1, 0xff, 0xff, 0xff, 0x7f])))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => decodeRequest(Opcode.Stat, Buffer.from([PROTOCOL_VERSION, 0xff, 0xff, 0xff, 0xff])))).toBe('ERR_IPC_BAD_MESSAGE');
+    expect(codeOf(() => decodeResult(Opcode.Readdir, Buffer.from([PROTOCOL_VERSION, 0xff, 0xff, 0xff, 0x7f])))).toBe('ERR_IPC_BAD_MESSAGE');
     // Integers beyond JavaScript's safe range.
     const big = Buffer.alloc(9);
-    big[0] = 1;
+    big[0] = PROTOCOL_VERSION;
     big.writeBigInt64LE(2n ** 60n, 1);
     expect(codeOf(() => decodeRequest(Opcode.Close, big))).toBe('ERR_IPC_BAD_MESSAGE');
     for (const edge of [2n ** 53n, -(2n ** 53n), 2n ** 63n - 1n, -(2n ** 63n)]) {

@@ -12,7 +12,7 @@
 import { IpcError, IpcErrorCode } from './errors.js';
 
 /** Bumped on any change to the tables below; a mismatch is refused. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Every operation of the libservice contract. */
 export const Opcode = {
@@ -40,6 +40,9 @@ export const Opcode = {
   Utimes: 22,
   Access: 23,
   Statfs: 24,
+  Fchmod: 25,
+  Fchown: 26,
+  Futimes: 27,
 } as const;
 export type Opcode = (typeof Opcode)[keyof typeof Opcode];
 
@@ -78,6 +81,9 @@ const REQUESTS: Record<Opcode, readonly Field[]> = {
   [Opcode.Utimes]: [['path', 'path'], ['atimeMs', 'f64'], ['mtimeMs', 'f64']],
   [Opcode.Access]: [['path', 'path'], ['mode', 'u32']],
   [Opcode.Statfs]: [['path', 'path']],
+  [Opcode.Fchmod]: [['fd', 'int'], ['mode', 'u32']],
+  [Opcode.Fchown]: [['fd', 'int'], ['uid', 'u32'], ['gid', 'u32']],
+  [Opcode.Futimes]: [['fd', 'int'], ['atimeMs', 'f64'], ['mtimeMs', 'f64']],
 };
 
 /** Result fields per opcode, for a success (status >= 0); failures carry no body. */
@@ -106,6 +112,9 @@ const RESULTS: Record<Opcode, readonly Field[]> = {
   [Opcode.Utimes]: [],
   [Opcode.Access]: [],
   [Opcode.Statfs]: [['bsize', 'int'], ['blocks', 'int'], ['bfree', 'int'], ['bavail', 'int'], ['files', 'int'], ['ffree', 'int']],
+  [Opcode.Fchmod]: [],
+  [Opcode.Fchown]: [],
+  [Opcode.Futimes]: [],
 };
 
 /** A directory entry: its name and a type byte (the libservice contract's). */

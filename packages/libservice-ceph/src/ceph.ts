@@ -84,6 +84,7 @@ interface Call<T> {
   b?: string;
   n0?: number;
   n1?: number;
+  n2?: number;
   syscall: string;
   path?: string;
   dest?: string;
@@ -199,7 +200,7 @@ export class CephLibservice implements Libservice, SyncLibservice {
 
   async #send<T>(c: Call<T>): Promise<T> {
     if (this.#unmounted) this.#fail('ENOTCONN', c);
-    const run = () => this.#client.exec(c.op, c.a ?? '', c.b ?? '', c.n0 ?? 0, c.n1 ?? 0);
+    const run = () => this.#client.exec(c.op, c.a ?? '', c.b ?? '', c.n0 ?? 0, c.n1 ?? 0, c.n2 ?? 0);
     return this.#check(c, await (c.fd === undefined ? run() : this.#using(c.fd, run)));
   }
 
@@ -226,7 +227,7 @@ export class CephLibservice implements Libservice, SyncLibservice {
 
   #sendSync<T>(c: Call<T>): T {
     if (this.#unmounted) this.#fail('ENOTCONN', c);
-    return this.#check(c, this.#client.execSync(c.op, c.a ?? '', c.b ?? '', c.n0 ?? 0, c.n1 ?? 0));
+    return this.#check(c, this.#client.execSync(c.op, c.a ?? '', c.b ?? '', c.n0 ?? 0, c.n1 ?? 0, c.n2 ?? 0));
   }
 
   #handle(handle: number, syscall: string): number {
@@ -252,7 +253,7 @@ export class CephLibservice implements Libservice, SyncLibservice {
   #opened(fd: number, flags: number): number {
     if (this.#unmounted) {
       // Not on this thread: the unmount holds the client. It closes what is left.
-      void this.#client.exec(Op.Close, '', '', fd, 0);
+      void this.#client.exec(Op.Close, '', '', fd, 0, 0);
       this.#fail('ENOTCONN', { syscall: 'open' });
     }
     this.#handles.set(fd, flags);
@@ -320,9 +321,20 @@ export class CephLibservice implements Libservice, SyncLibservice {
     return { op: Op.Readlink, a: path, syscall: 'readlink', path, result: asText };
   }
 
-  #handleCall(op: Op, syscall: string, handle: number, n1 = 0): Call<void> {
+  #handleCall(op: Op, syscall: string, handle: number, n1 = 0, n2 = 0): Call<void> {
     const fd = this.#handle(handle, syscall);
-    return { op, fd, n0: fd, n1, syscall, result: none };
+    return { op, fd, n0: fd, n1, n2, syscall, result: none };
+  }
+
+  #futimes(handle: number, atimeMs: number, mtimeMs: number): Call<void> {
+    if (!Number.isFinite(atimeMs) || !Number.isFinite(mtimeMs)) checkNumber(Number.NaN, 'time');
+    return this.#handleCall(Op.Futimes, 'futime', handle, atimeMs, mtimeMs);
+  }
+
+  #fchown(handle: number, uid: number, gid: number): Call<void> {
+    checkNumber(uid, 'uid');
+    checkNumber(gid, 'gid');
+    return this.#handleCall(Op.Fchown, 'fchown', handle, uid, gid);
   }
 
   #statfs(path: string): Call<StatFsRecord> {
@@ -415,6 +427,16 @@ export class CephLibservice implements Libservice, SyncLibservice {
   async fdatasync(handle: number): Promise<void> {
     return this.#send(this.#handleCall(Op.Fsync, 'fdatasync', handle, 1));
   }
+  async fchmod(handle: number, mode: number): Promise<void> {
+    checkNumber(mode, 'mode');
+    return this.#send(this.#handleCall(Op.Fchmod, 'fchmod', handle, mode));
+  }
+  async fchown(handle: number, uid: number, gid: number): Promise<void> {
+    return this.#send(this.#fchown(handle, uid, gid));
+  }
+  async futimes(handle: number, atimeMs: number, mtimeMs: number): Promise<void> {
+    return this.#send(this.#futimes(handle, atimeMs, mtimeMs));
+  }
   async chmod(path: string, mode: number): Promise<void> {
     checkNumber(mode, 'mode');
     return this.#send(this.#pathCall(Op.Chmod, 'chmod', path, mode));
@@ -443,8 +465,8 @@ export class CephLibservice implements Libservice, SyncLibservice {
       const open = [...this.#handles.keys()];
       this.#handles.clear();
       await Promise.all([...this.#busy.keys()].map((fd) => this.#idle(fd)));
-      await Promise.all(open.map((fd) => this.#client.exec(Op.Close, '', '', fd, 0)));
-      await this.#client.exec(Op.Unmount, '', '', 0, 0);
+      await Promise.all(open.map((fd) => this.#client.exec(Op.Close, '', '', fd, 0, 0)));
+      await this.#client.exec(Op.Unmount, '', '', 0, 0, 0);
     })();
     return this.#unmounting;
   }
@@ -458,7 +480,7 @@ export class CephLibservice implements Libservice, SyncLibservice {
     const c = this.#close(handle);
     const fd = c.n0!;
     // An async call on it still in flight: its file is closed once that is done.
-    if (this.#busy.has(fd)) void this.#idle(fd).then(() => this.#client.exec(Op.Close, '', '', fd, 0));
+    if (this.#busy.has(fd)) void this.#idle(fd).then(() => this.#client.exec(Op.Close, '', '', fd, 0, 0));
     else this.#sendSync(c);
   }
   readSync(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
@@ -522,6 +544,16 @@ export class CephLibservice implements Libservice, SyncLibservice {
   }
   fdatasyncSync(handle: number): void {
     this.#sendSync(this.#handleCall(Op.Fsync, 'fdatasync', handle, 1));
+  }
+  fchmodSync(handle: number, mode: number): void {
+    checkNumber(mode, 'mode');
+    this.#sendSync(this.#handleCall(Op.Fchmod, 'fchmod', handle, mode));
+  }
+  fchownSync(handle: number, uid: number, gid: number): void {
+    this.#sendSync(this.#fchown(handle, uid, gid));
+  }
+  futimesSync(handle: number, atimeMs: number, mtimeMs: number): void {
+    this.#sendSync(this.#futimes(handle, atimeMs, mtimeMs));
   }
   chmodSync(path: string, mode: number): void {
     checkNumber(mode, 'mode');

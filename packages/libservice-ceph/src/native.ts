@@ -43,6 +43,9 @@ export const Op = {
   Access: 18,
   Statfs: 19,
   Unmount: 20,
+  Fchmod: 21,
+  Fchown: 22,
+  Futimes: 23,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 

@@ -160,6 +160,35 @@ describe('UnionLibservice over several layers', () => {
     expect(readFileSync(join(s.lowerDirs[0]!, 't'), 'utf8')).toBe('truncate me');
   });
 
+  it('fchmod, fchown and futimes through a read handle on a lower file copy it up; a file moved away fails with EROFS', async () => {
+    const s = await stack([{ d: { file: 'content', mode: 0o644, mtimeMs: 1_500_000_000_000 }, e: 'e', m: 'moves' }]);
+    const r = await s.union.open('/d', constants.O_RDONLY);
+    await s.union.fchmod(r, 0o600);
+    expect((await s.union.stat('/d')).mode & 0o777).toBe(0o600);
+    expect(lstatSync(join(s.lowerDirs[0]!, 'd')).mode & 0o777).toBe(0o644);
+    const own = await s.union.stat('/d');
+    await s.union.fchown(r, own.uid, own.gid);
+    await s.union.futimes(r, 1_000_000, 2_000_000);
+    expect((await s.union.stat('/d')).mtimeMs).toBe(2_000_000);
+    expect(await readFile(s.union, '/d')).toBe('content');
+    // The handle keeps reading the lower file (as overlayfs before Linux 4.19).
+    const b = Buffer.alloc(7);
+    expect(await s.union.read(r, b, 0, 7, 0)).toBe(7);
+    await s.union.close(r);
+    // An upper file's handle changes it in place.
+    const w = await s.union.open('/e', constants.O_RDWR);
+    await s.union.fchmod(w, 0o640);
+    expect((await s.union.stat('/e')).mode & 0o777).toBe(0o640);
+    await s.union.close(w);
+    const m = await s.union.open('/m', constants.O_RDONLY);
+    await s.union.rename('/m', '/moved');
+    await expectCode(s.union.fchmod(m, 0o600), 'EROFS', 'fchmod');
+    expect(lstatSync(join(s.lowerDirs[0]!, 'm')).mode & 0o777).toBe(0o644);
+    await s.union.close(m);
+    await expectCode(s.union.futimes(m, 0, 0), 'EBADF', 'futime');
+    expect(hostTree(s.upperDir)).toEqual(['.wh.m', 'd', 'e', 'moved']);
+  });
+
   it('O_TRUNC on a lower file copies up nothing of its content', async () => {
     const s = await stack([{ big: 'x'.repeat(100_000) }]);
     await writeFile(s.union, '/big', 'small');

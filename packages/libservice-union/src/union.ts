@@ -87,6 +87,8 @@ interface Node {
 interface OpenFile {
   branch: Libservice;
   handle: number;
+  /** Where the union found it at open (symlinks followed): fchmod and co. of a lower file copy it up from there. */
+  path: string;
 }
 
 function fail(code: PosixCode, syscall: string, path?: string, dest?: string): never {
@@ -420,12 +422,12 @@ export class UnionLibservice implements Libservice {
         await this.#upperDir(n.parent);
         const handle = await this.#upper.open(n.path, flags, mode);
         await this.#dropWhiteout(n);
-        return { branch: this.#upper, handle };
+        return { branch: this.#upper, handle, path: n.path };
       }
       if (exclusive) fail('EEXIST', 'open', path);
       if (opensForChange(flags) && n.type === EntryType.File) await this.#copyUp(n, (flags & O_TRUNC) === 0);
       const branch = this.#branch(n);
-      return { branch, handle: await branch.open(n.path, flags, mode) };
+      return { branch, handle: await branch.open(n.path, flags, mode), path: n.path };
     };
     const f = await this.#relay('open', path, undefined, () => (changes ? this.#changes.run(body) : body()));
     const handle = this.#nextHandle++;
@@ -677,6 +679,45 @@ export class UnionLibservice implements Libservice {
 
   async utimes(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
     await this.#change('utime', path, true, (p) => this.#upper.utimes(p, atimeMs, mtimeMs));
+  }
+
+  /**
+   * A change of attributes through a handle. An upper file's handle takes
+   * it itself. A lower file is read-only: the change goes to its copy in
+   * the upper branch, copied up now if it is not there yet, found by the
+   * path the handle was opened at, as long as that path still holds the
+   * handle's file in its layer (the handle keeps reading the lower file,
+   * as overlayfs handles did before Linux 4.19). A lower file no longer at
+   * that path, or hidden there by something that is not a file, fails
+   * with EROFS. (A name removed and made again meanwhile counts as the
+   * same file: the union keeps no identity across a whiteout.)
+   */
+  async #handleChange(handle: number, syscall: string, here: (branch: Libservice, h: number) => Promise<void>, there: (upperPath: string) => Promise<void>): Promise<void> {
+    const f = this.#file(handle, syscall);
+    if (f.branch === this.#upper) return this.#relay(syscall, undefined, undefined, () => here(f.branch, f.handle));
+    await this.#relay(syscall, undefined, undefined, () =>
+      this.#changes.run(async () => {
+        const n = await this.#resolve(f.path, false, syscall).catch(() => null);
+        const held = await Promise.all([f.branch.lstat(f.path), f.branch.fstat(f.handle)]).then(([a, b]) => a.ino === b.ino && a.dev === b.dev, () => false);
+        const usable = n !== null && n.type === EntryType.File && (n.upper || this.#branch(n) === f.branch);
+        if (!held || !usable || n === null) fail('EROFS', syscall);
+        await this.#copyUp(n, true);
+        await there(n.path);
+      }),
+    );
+  }
+
+  async fchmod(handle: number, mode: number): Promise<void> {
+    checkNumber(mode, 'mode');
+    await this.#handleChange(handle, 'fchmod', (b, h) => b.fchmod(h, mode), (p) => this.#upper.chmod(p, mode));
+  }
+
+  async fchown(handle: number, uid: number, gid: number): Promise<void> {
+    await this.#handleChange(handle, 'fchown', (b, h) => b.fchown(h, uid, gid), (p) => this.#upper.chown(p, uid, gid));
+  }
+
+  async futimes(handle: number, atimeMs: number, mtimeMs: number): Promise<void> {
+    await this.#handleChange(handle, 'futime', (b, h) => b.futimes(h, atimeMs, mtimeMs), (p) => this.#upper.utimes(p, atimeMs, mtimeMs));
   }
 
   /** Closes the union's handles. The branches stay mounted: they may be shared (an image's layers). */

@@ -170,6 +170,15 @@ export class UpperBranch implements Libservice {
   fsync(h: number): Promise<void> {
     return this.#branch.fsync(h);
   }
+  fchmod(h: number, mode: number): Promise<void> {
+    return this.#branch.fchmod(h, mode);
+  }
+  fchown(h: number, uid: number, gid: number): Promise<void> {
+    return this.#branch.fchown(h, uid, gid);
+  }
+  futimes(h: number, atimeMs: number, mtimeMs: number): Promise<void> {
+    return this.#branch.futimes(h, atimeMs, mtimeMs);
+  }
   fdatasync(h: number): Promise<void> {
     return this.#branch.fdatasync(h);
   }

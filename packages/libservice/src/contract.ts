@@ -95,6 +95,12 @@ export interface Libservice {
   chown(path: string, uid: number, gid: number): Promise<void>;
   /** Sets the access and modification times (milliseconds since the epoch). */
   utimes(path: string, atimeMs: number, mtimeMs: number): Promise<void>;
+  /** chmod of the file a handle has open (whatever its path is now). */
+  fchmod(handle: number, mode: number): Promise<void>;
+  /** chown of the file a handle has open. */
+  fchown(handle: number, uid: number, gid: number): Promise<void>;
+  /** utimes of the file a handle has open (milliseconds since the epoch). */
+  futimes(handle: number, atimeMs: number, mtimeMs: number): Promise<void>;
   /** Checks `mode` (F_OK, or R_OK | W_OK | X_OK) for the service's user. */
   access(path: string, mode?: number): Promise<void>;
   statfs(path: string): Promise<StatFsRecord>;

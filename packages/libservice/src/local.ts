@@ -385,6 +385,32 @@ export class LocalLibservice implements Libservice {
     await this.#pathOp('utime', path, true, (h) => this.#sys.utimes(h, atimeMs / 1000, mtimeMs / 1000));
   }
 
+  async fchmod(handle: number, mode: number): Promise<void> {
+    checkNumber(mode, 'mode');
+    const f = this.#file(handle, 'fchmod');
+    await this.#sys.fchmod(f.fd, mode).catch((e) => {
+      throw asServiceError(e, 'fchmod');
+    });
+  }
+
+  async fchown(handle: number, uid: number, gid: number): Promise<void> {
+    checkNumber(uid, 'uid');
+    checkNumber(gid, 'gid');
+    const f = this.#file(handle, 'fchown');
+    await this.#sys.fchown(f.fd, uid, gid).catch((e) => {
+      throw asServiceError(e, 'fchown');
+    });
+  }
+
+  async futimes(handle: number, atimeMs: number, mtimeMs: number): Promise<void> {
+    const f = this.#file(handle, 'futime');
+    // As the native end answers (node:fs would throw a TypeError).
+    if (!Number.isFinite(atimeMs) || !Number.isFinite(mtimeMs)) throw new FsError('EINVAL', 'futime');
+    await this.#sys.futimes(f.fd, atimeMs / 1000, mtimeMs / 1000).catch((e) => {
+      throw asServiceError(e, 'futime');
+    });
+  }
+
   async access(path: string, mode: number = fs.constants.F_OK): Promise<void> {
     checkNumber(mode, 'mode');
     await this.#pathOp('access', path, true, (h) => this.#sys.access(h, mode));

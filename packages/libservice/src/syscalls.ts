@@ -35,6 +35,9 @@ export interface Syscalls {
   write(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number>;
   fstat(fd: number): Promise<fs.Stats>;
   ftruncate(fd: number, length: number): Promise<void>;
+  fchmod(fd: number, mode: number): Promise<void>;
+  fchown(fd: number, uid: number, gid: number): Promise<void>;
+  futimes(fd: number, atime: number, mtime: number): Promise<void>;
   fsync(fd: number): Promise<void>;
   fdatasync(fd: number): Promise<void>;
 }
@@ -128,6 +131,9 @@ export const inlineSyscalls: Syscalls = {
   write: lift((fd: number, b: Uint8Array, o: number, l: number, p: number | null) => fs.writeSync(fd, b, o, l, p)),
   fstat: lift((fd: number) => fs.fstatSync(fd)),
   ftruncate: lift((fd: number, n: number) => fs.ftruncateSync(fd, n)),
+  fchmod: lift((fd: number, m: number) => fs.fchmodSync(fd, m)),
+  fchown: lift((fd: number, u: number, g: number) => fs.fchownSync(fd, u, g)),
+  futimes: lift((fd: number, a: number, m: number) => fs.futimesSync(fd, a, m)),
   fsync,
   fdatasync,
 };
@@ -157,6 +163,9 @@ export const threadpoolSyscalls: Syscalls = {
   write: pooled<[number, Uint8Array, number, number, number | null], number>(fs.write),
   fstat: pooled<[number], fs.Stats>(fs.fstat),
   ftruncate: pooled<[number, number], void>(fs.ftruncate),
+  fchmod: pooled<[number, number], void>(fs.fchmod),
+  fchown: pooled<[number, number, number], void>(fs.fchown),
+  futimes: pooled<[number, number, number], void>(fs.futimes),
   fsync,
   fdatasync,
 };

@@ -49,8 +49,12 @@ impl ToNapiValue for Out {
     }
 }
 
+/// Nanoseconds as node:fs's milliseconds: seconds * 1e3 + nanoseconds / 1e6,
+/// each exact before they add up (`ns as f64 / 1e6` would land off: an f64
+/// holds today's times in nanoseconds only to 256 ns).
 fn ms(ns: i128) -> f64 {
-    ns as f64 / 1e6
+    let (s, n) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
+    s as f64 * 1e3 + n as f64 / 1e6
 }
 
 fn stat_out(s: Stat) -> Out {
@@ -92,7 +96,7 @@ struct Call {
     op: u32,
     a: String,
     b: String,
-    n: [f64; 2],
+    n: [f64; 3],
 }
 
 /// The user access(2) checks for.
@@ -102,8 +106,14 @@ struct Identity {
     gid: u32,
 }
 
+/// Milliseconds as nanoseconds, to the microsecond (as libuv sets times for
+/// node:fs): `ms * 1e6` in floating point would land a few ns off.
+fn ns_of_ms(ms: f64) -> i128 {
+    (ms * 1000.0).round() as i128 * 1000
+}
+
 fn run(m: &Mount, who: Identity, c: &Call) -> Out {
-    let [n0, n1] = c.n;
+    let [n0, n1, n2] = c.n;
     let (a, b) = (c.a.as_str(), c.b.as_str());
     let int = |x: f64| x as i32;
     match c.op {
@@ -132,10 +142,13 @@ fn run(m: &Mount, who: Identity, c: &Call) -> Out {
         14 => done(m.fsync(int(n0), n1 != 0.0), unit),
         15 => done(m.chmod(a, n0 as u32), unit),
         16 => done(m.chown(a, int(n0), int(n1)), unit),
-        17 => done(m.utimes(a, (n0 * 1e6) as i128, (n1 * 1e6) as i128), unit),
+        17 => done(m.utimes(a, ns_of_ms(n0), ns_of_ms(n1)), unit),
         18 => done(m.access(a, n0 as u32, who.uid, who.gid), unit),
         19 => done(m.statfs(a), statfs_out),
         20 => done(m.unmount(), unit),
+        21 => done(m.fchmod(int(n0), n1 as u32), unit),
+        22 => done(m.fchown(int(n0), int(n1), int(n2)), unit),
+        23 => done(m.futimes(int(n0), ns_of_ms(n1), ns_of_ms(n2)), unit),
         _ => Out::Num(-(ENOSYS as f64)),
     }
 }
@@ -276,14 +289,14 @@ pub struct CephClient {
 impl CephClient {
     /// Runs operation `op` off the JS thread.
     #[napi(ts_return_type = "Promise<number | Float64Array | Buffer | string>")]
-    pub fn exec(&self, op: u32, a: String, b: String, n0: f64, n1: f64) -> AsyncTask<Exec> {
-        AsyncTask::new(Exec { mount: self.mount.clone(), identity: self.identity, call: Call { op, a, b, n: [n0, n1] } })
+    pub fn exec(&self, op: u32, a: String, b: String, n0: f64, n1: f64, n2: f64) -> AsyncTask<Exec> {
+        AsyncTask::new(Exec { mount: self.mount.clone(), identity: self.identity, call: Call { op, a, b, n: [n0, n1, n2] } })
     }
 
     /// Runs operation `op` on the calling thread.
     #[napi(ts_return_type = "number | Float64Array | Buffer | string")]
-    pub fn exec_sync(&self, op: u32, a: String, b: String, n0: f64, n1: f64) -> Out {
-        run(&self.mount, self.identity, &Call { op, a, b, n: [n0, n1] })
+    pub fn exec_sync(&self, op: u32, a: String, b: String, n0: f64, n1: f64, n2: f64) -> Out {
+        run(&self.mount, self.identity, &Call { op, a, b, n: [n0, n1, n2] })
     }
 
     /// Reads up to `length` bytes at `position` (< 0: the file's position) off the JS thread; resolves to the bytes or `-errno`.

@@ -106,7 +106,7 @@ export async function expectCode(p: Promise<unknown>, code: string, syscall?: st
  * stays async), so that the suite checks the twins too.
  */
 export function syncTwins(s: SyncLibservice & Pick<Libservice, 'unmount'>): Libservice {
-  const ops = ['open', 'close', 'read', 'write', 'stat', 'lstat', 'fstat', 'readdir', 'mkdir', 'rmdir', 'unlink', 'rename', 'link', 'symlink', 'readlink', 'truncate', 'ftruncate', 'fsync', 'fdatasync', 'chmod', 'chown', 'utimes', 'access', 'statfs'] as const;
+  const ops = ['open', 'close', 'read', 'write', 'stat', 'lstat', 'fstat', 'readdir', 'mkdir', 'rmdir', 'unlink', 'rename', 'link', 'symlink', 'readlink', 'truncate', 'ftruncate', 'fsync', 'fdatasync', 'chmod', 'chown', 'utimes', 'fchmod', 'fchown', 'futimes', 'access', 'statfs'] as const;
   const twins: Record<string, unknown> = { unmount: () => s.unmount() };
   for (const op of ops) {
     const twin = (s as unknown as Record<string, (...a: unknown[]) => unknown>)[`${op}Sync`]!.bind(s);
@@ -293,6 +293,24 @@ export function describeConformance(name: string, create: () => Promise<Conforma
         expect(st.atimeMs).toBe(1_000_000_000_000);
         expect(st.mtimeMs).toBe(1_500_000_000_500);
         await expectCode(s.utimes('/missing', 0, 0), 'ENOENT', 'utime', '/missing');
+      });
+      test('fchmod, fchown and futimes change the file a handle has open, wherever it went', async (s) => {
+        await writeFile(s, '/f', 'x');
+        const h = await s.open('/f', parseOpenFlags('r+'));
+        await s.rename('/f', '/moved');
+        await s.fchmod(h, 0o604);
+        expect((await s.stat('/moved')).mode & 0o7777).toBe(0o604);
+        const st = await s.stat('/moved');
+        await s.fchown(h, st.uid, st.gid);
+        expect((await s.fstat(h)).uid).toBe(st.uid);
+        await s.futimes(h, 1_200_000_000_000, 1_300_000_000_250);
+        const after = await s.stat('/moved');
+        expect(after.atimeMs).toBe(1_200_000_000_000);
+        expect(after.mtimeMs).toBe(1_300_000_000_250);
+        await s.close(h);
+        await expectCode(s.fchmod(h, 0o600), 'EBADF', 'fchmod');
+        await expectCode(s.fchown(h, st.uid, st.gid), 'EBADF', 'fchown');
+        await expectCode(s.futimes(h, 0, 0), 'EBADF', 'futime');
       });
       test('access checks existence and permissions', async (s) => {
         await writeFile(s, '/f', 'x');

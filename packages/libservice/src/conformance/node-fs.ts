@@ -71,6 +71,9 @@ export function nodeFsLibservice(root: string): Libservice {
     chmod: (p, mode) => run('chmod', p, undefined, () => fsp.chmod(at(p), mode)),
     chown: (p, uid, gid) => run('chown', p, undefined, () => fsp.chown(at(p), uid, gid)),
     utimes: (p, a, m) => run('utime', p, undefined, () => fsp.utimes(at(p), a / 1000, m / 1000)),
+    fchmod: (h, mode) => run('fchmod', undefined, undefined, () => file(h, 'fchmod').chmod(mode)),
+    fchown: (h, uid, gid) => run('fchown', undefined, undefined, () => file(h, 'fchown').chown(uid, gid)),
+    futimes: (h, a, m) => run('futime', undefined, undefined, () => file(h, 'futime').utimes(a / 1000, m / 1000)),
     access: (p, mode = constants.F_OK) => run('access', p, undefined, () => fsp.access(at(p), mode)),
     statfs: (p): Promise<StatFsRecord> => run('statfs', p, undefined, async () => statFsRecord(await fsp.statfs(at(p)))),
     unmount: async () => {
