@@ -1,9 +1,16 @@
 // The promise API's FileHandle for a mounted file, over the library's own
 // descriptor operations.
+import * as nodeFs from 'node:fs';
+import { createInterface, type Interface } from 'node:readline';
 import type { IoStats } from './records.js';
 
 type Data = string | Uint8Array;
 type Options = BufferEncoding | { encoding?: BufferEncoding | null; flag?: string | number; mode?: number } | null | undefined;
+/** FileHandle.createReadStream's options (the descriptor is the handle's). */
+export type HandleReadStreamOptions = { encoding?: BufferEncoding | null; autoClose?: boolean; emitClose?: boolean; start?: number; end?: number; highWaterMark?: number; signal?: AbortSignal };
+/** FileHandle.createWriteStream's options. */
+export type HandleWriteStreamOptions = { encoding?: BufferEncoding | null; autoClose?: boolean; emitClose?: boolean; start?: number; highWaterMark?: number; flush?: boolean; signal?: AbortSignal };
+type Callback<T> = (e: Error | null, v?: T, buffer?: unknown) => void;
 
 /** The descriptor operations a handle needs (the library's async forms). */
 export interface FileOps {
@@ -92,6 +99,39 @@ export class IoFileHandle {
   }
   async datasync(): Promise<void> {
     return this.#ops.fdatasync(this.#open('fdatasync'));
+  }
+
+  /**
+   * node:fs's own ReadStream over this handle; with `autoClose` (the
+   * default) the stream closes the handle when it ends or fails.
+   */
+  createReadStream(o: HandleReadStreamOptions = {}): nodeFs.ReadStream {
+    return nodeFs.createReadStream(null as never, { ...o, fd: this.#open('read'), fs: this.#streamFs() } as never);
+  }
+
+  /** node:fs's own WriteStream over this handle (closing it at the end, with `autoClose`). */
+  createWriteStream(o: HandleWriteStreamOptions = {}): nodeFs.WriteStream {
+    return nodeFs.createWriteStream(null as never, { ...o, fd: this.#open('write'), fs: this.#streamFs() } as never);
+  }
+
+  /** The file's lines, as FileHandle.readLines gives them (a readline interface over a read stream). */
+  readLines(o: HandleReadStreamOptions = {}): Interface {
+    return createInterface({ input: this.createReadStream(o), crlfDelay: Infinity });
+  }
+
+  /** The callback calls node:fs's streams make on a descriptor, over this handle's operations. */
+  #streamFs() {
+    const ops = this.#ops;
+    const settle = <T>(p: Promise<T>, cb: Callback<T>, extra?: unknown) => void p.then((v) => cb(null, v, extra), (e: Error) => cb(e));
+    return {
+      open: (_p: unknown, _f: unknown, _m: unknown, cb: Callback<number>) => cb(null, this.#fd),
+      read: (fd: number, b: NodeJS.ArrayBufferView, off: number, len: number, pos: number | null, cb: Callback<number>) => settle(ops.read(fd, b, off, len, pos), cb, b),
+      write: (fd: number, b: NodeJS.ArrayBufferView, off: number, len: number, pos: number | null, cb: Callback<number>) => settle(ops.write(fd, b, off, len, pos), cb, b),
+      writev: (fd: number, bs: NodeJS.ArrayBufferView[], pos: number | null, cb: Callback<number>) => settle(ops.writev(fd, bs, pos), cb, bs),
+      fsync: (fd: number, cb: Callback<void>) => settle(ops.fsync(fd), cb),
+      // The stream's close is the handle's: it is closed once, and says so.
+      close: (_fd: number, cb: Callback<void>) => settle(this.close(), cb),
+    };
   }
 
   async close(): Promise<void> {
