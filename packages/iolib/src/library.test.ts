@@ -497,6 +497,68 @@ describe('createIoLibrary', () => {
     await inst.dispose();
   });
 
+  it('watch, watchFile and promises.watch poll mounted paths, and see changes made behind the service', async () => {
+    const { lib, point, upper, inst } = await mounted(-1);
+    const until = async (what: () => boolean) => {
+      const end = Date.now() + 5000;
+      while (!what() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      expect(what()).toBe(true);
+    };
+    lib.mkdirSync(`${point}/w/sub`, { recursive: true });
+    const events: string[] = [];
+    const w = lib.watch(`${point}/w`, { recursive: true, interval: 20 } as never, (event: string, name: string | Buffer) => events.push(`${event} ${String(name)}`));
+    await new Promise((r) => setTimeout(r, 60));
+    lib.writeFileSync(`${point}/w/f`, 'one');
+    await until(() => events.includes('rename f'));
+    // Behind the service: straight into the served directory on the host.
+    writeFileSync(join(upper, 'w', 'sub', 'g'), 'from the host');
+    await until(() => events.includes('rename sub/g'));
+    lib.writeFileSync(`${point}/w/f`, 'two, longer');
+    await until(() => events.includes('change f'));
+    lib.unlinkSync(`${point}/w/f`);
+    await until(() => events.filter((e) => e === 'rename f').length === 2);
+    const closed = once(w, 'close');
+    w.close();
+    await closed;
+    expect(() => lib.watch(`${point}/missing`)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'watch' }));
+    const named = lib.watch(`${point}/w`, { encoding: 'buffer', interval: 20 } as never);
+    const got = once(named, 'change');
+    await new Promise((r) => setTimeout(r, 60));
+    lib.writeFileSync(`${point}/w/b`, '');
+    expect((await got)[1]).toEqual(Buffer.from('b'));
+    named.close();
+
+    // watchFile: (current, previous), all zeroes for a missing file; unwatchFile stops it.
+    const seen: [number, number][] = [];
+    const listener = (curr: nodeFs.Stats, prev: nodeFs.Stats) => seen.push([curr.size, prev.size]);
+    lib.watchFile(`${point}/w/h`, { interval: 20 }, listener);
+    await new Promise((r) => setTimeout(r, 60));
+    lib.writeFileSync(`${point}/w/h`, 'abc');
+    await until(() => seen.length === 1);
+    expect(seen[0]).toEqual([3, 0]);
+    lib.unwatchFile(`${point}/w/h`, listener);
+    lib.writeFileSync(`${point}/w/h`, 'abcdef');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen.length).toBe(1);
+
+    // promises.watch: an async iterator that ends with an AbortError.
+    const ac = new AbortController();
+    const it = lib.promises.watch(`${point}/w`, { signal: ac.signal, interval: 20 } as never) as AsyncIterable<{ eventType: string; filename: string }>;
+    setTimeout(() => lib.writeFileSync(`${point}/w/p`, ''), 80);
+    let first: { eventType: string; filename: string } | undefined;
+    await expect(
+      (async () => {
+        for await (const e of it) {
+          first ??= e;
+          ac.abort();
+        }
+      })(),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(first).toEqual({ eventType: 'rename', filename: 'p' });
+    await lib.detach();
+    await inst.dispose();
+  });
+
   // A union is served in JS; a plain directory by the service's native end.
   it.each([['a union', 1], ['a plain local directory', -1]] as const)('processes and worker threads see each other at once; appends from two processes interleave without loss, on %s', async (_kind, lowers) => {
     const { lib, point, inst } = await mounted(lowers);

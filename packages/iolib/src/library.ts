@@ -6,9 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { EntryType, FsError, hasCode, parseOpenFlags, throwIfNoEntryHidesNotDir } from '@polytropon/libservice';
 import type { StatFsRecord } from '@polytropon/libservice';
 import * as nodeFs from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { Mount, Mounts, PathLike, Routed } from './mounts.js';
 import { MountTable, pathString } from './mounts.js';
 import { IoFileHandle, type FileOps } from './file-handle.js';
+import { StatWatchers, watchMounted, watchMountedAsync, type WatchFs, type WatchOptions } from './watch.js';
 import { IoDirent, IoStats } from './records.js';
 import { IoDir } from './dir.js';
 import { cp as cpSteps, type CpFs, type CpOptions } from './cp.js';
@@ -576,6 +578,45 @@ export function createIoLibrary(options: IoLibraryOptions) {
     return { steps: () => cpSteps(cpFs, pathString(src), pathString(dest), o) };
   });
 
+  // --- watching (polls: see watch.ts) ------------------------------------------------
+
+  const missing = (e: unknown) => ['ENOENT', 'ENOTDIR'].includes((e as { code?: string }).code ?? '');
+  const watchFs: WatchFs = {
+    look: (p, follow) => ((follow ? stat : lstat).async(p, { throwIfNoEntry: false }) as Promise<IoStats | undefined>).catch((e) => (missing(e) ? undefined : Promise.reject(e))),
+    lookSync: (p, follow) => {
+      try {
+        return (follow ? stat : lstat).sync(p, { throwIfNoEntry: false }) as IoStats | undefined;
+      } catch (e) {
+        if (missing(e)) return undefined;
+        throw e;
+      }
+    },
+    list: async (p) => ((await readdir.async(p, { withFileTypes: true })) as IoDirent[]).map((d) => ({ name: d.name, dir: d.isDirectory() })),
+  };
+  const statWatchers = new StatWatchers(watchFs);
+  type WatchArg = WatchOptions | BufferEncoding | 'buffer' | undefined;
+  const watchOptions = (o: WatchArg): WatchOptions => (typeof o === 'string' ? { encoding: o } : (o ?? {}));
+  /** fs.watch: a polling watcher for a mounted path, node:fs's for any other. */
+  function watch(p: PathLike, o?: WatchArg | ((event: string, filename: string | Buffer) => void), listener?: (event: string, filename: string | Buffer) => void) {
+    if (typeof o === 'function') [o, listener] = [undefined, o];
+    if (!table.route(p)) return kernelFs.watch(p, o as never, listener as never);
+    return watchMounted(watchFs, pathString(p), watchOptions(o), listener);
+  }
+  type StatListener = (curr: IoStats, prev: IoStats) => void;
+  /** fs.watchFile: polls a mounted path (node:fs polls too), node:fs's for any other. */
+  function watchFile(p: PathLike, o: { interval?: number; persistent?: boolean; bigint?: boolean } | StatListener | undefined, listener?: StatListener) {
+    if (typeof o === 'function') [o, listener] = [undefined, o];
+    if (!table.route(p)) return kernelFs.watchFile(p, o as never, listener as never);
+    if (typeof listener !== 'function') throw Object.assign(new TypeError('The "listener" argument must be of type function.'), { code: 'ERR_INVALID_ARG_TYPE' });
+    return statWatchers.watch(resolvePath(pathString(p)), o ?? {}, listener);
+  }
+  function unwatchFile(p: PathLike, listener?: StatListener): void {
+    if (!table.route(p)) return kernelFs.unwatchFile(p, listener as never);
+    statWatchers.unwatch(resolvePath(pathString(p)), listener);
+  }
+  /** fs.promises.watch: the events of a mounted path as an async iterator (ends with an AbortError when `signal` aborts). */
+  const watchAsync = (p: PathLike, o?: WatchArg) => (table.route(p) ? watchMountedAsync(watchFs, pathString(p), watchOptions(o)) : kernelFsp.watch(p, o as never));
+
   // --- the three APIs ----------------------------------------------------------------
 
   const ops = { open, close, read, write, readv, writev, fstat, ftruncate, fchmod, fchown, futimes, fsync, fdatasync, opendir, readFile, writeFile, appendFile, stat, lstat, readdir, mkdir, mkdtemp, rm, rmdir, unlink, truncate, access, chmod, chown, statfs, utimes, readlink, realpath, symlink, rename, link, copyFile, cp };
@@ -607,6 +648,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
     /** Opens a file: node:fs's FileHandle for a kernel path, an IoFileHandle for a mounted one. */
     open: async (p: PathLike, flags?: string | number, mode?: number): Promise<IoFileHandle | nodeFs.promises.FileHandle> =>
       table.route(p) ? new IoFileHandle(await open.async(p, flags, mode), fileOps) : kernelFsp.open(p, flags, mode),
+    watch: watchAsync,
     constants,
   };
 
@@ -624,6 +666,9 @@ export function createIoLibrary(options: IoLibraryOptions) {
     exists: (p: PathLike, cb: (exists: boolean) => void) => void stat.async(p).then(() => cb(true), () => cb(false)),
     createReadStream,
     createWriteStream,
+    watch,
+    watchFile,
+    unwatchFile,
     promises,
     constants,
     /** The mount a path is under (and its path within the instance), or undefined for a kernel path. */

@@ -53,7 +53,8 @@ export function install(lib: IoLibrary): void {
   // Code that asks for the libc realpath gets the routed one.
   (l.realpathSync as { native?: unknown }).native = l.realpathSync;
   (l.realpath as { native?: unknown }).native = l.realpath;
-  for (const name of ['existsSync', 'exists', 'createReadStream', 'createWriteStream']) fs[name] = l[name];
+  for (const name of ['existsSync', 'exists', 'createReadStream', 'createWriteStream', 'watch', 'watchFile', 'unwatchFile']) fs[name] = l[name];
+  fs.promises.watch = l.promises.watch;
   syncBuiltinESMExports();
 }
 
