@@ -151,6 +151,8 @@ pub struct Instances {
     /// Flushes handed to the flushing threads and not yet through [`Instances::finished`].
     flushing: usize,
     roots_checked: Instant,
+    /// Namespace changes handed to the handler and not answered yet (their tags).
+    changes: HashSet<u64>,
 }
 
 /// What [`Instances::serve`] did with a request.
@@ -194,6 +196,7 @@ impl Instances {
             flusher: Flusher::new(notify),
             flushing: 0,
             roots_checked: Instant::now(),
+            changes: HashSet::new(),
         }
     }
 
@@ -201,7 +204,8 @@ impl Instances {
     /// `max_handles` open at once. `Unsupported` without openat2: the
     /// caller keeps serving the instance itself.
     pub fn mount(&mut self, name: &str, root: &str, max_handles: usize) -> io::Result<()> {
-        let root = Root::open(root)?;
+        let mut root = Root::open(root)?;
+        root.remember_dirs(self.changes.is_empty());
         self.unmount(name);
         self.instances.insert(name.to_string(), Instance { root, stale: false, max_handles, open: 0 });
         Ok(())
@@ -228,6 +232,9 @@ impl Instances {
             return;
         }
         self.roots_checked = Instant::now();
+        // Directories renamed or removed behind the service's back are seen
+        // within one interval, as the root itself is.
+        self.forget_dirs();
         for inst in self.instances.values_mut() {
             if !inst.stale && inst.root.still_current() {
                 continue;
@@ -235,7 +242,8 @@ impl Instances {
             // Replaced (or still unopenable): open what the path names now;
             // until that works, the JavaScript handler answers.
             match Root::open(inst.root.path()) {
-                Ok(root) => {
+                Ok(mut root) => {
+                    root.remember_dirs(self.changes.is_empty());
                     inst.root = root;
                     inst.stale = false;
                 }
@@ -316,7 +324,12 @@ impl Instances {
     /// crate's, for one of its instances or handles. `tag` names the request
     /// to [`Instances::finished`] when it finishes later (a flush).
     pub fn serve(&mut self, tag: u64, client: u64, pid: u32, opcode: u32, payload: &[u8]) -> Served<'_> {
-        let Some(slot) = slot(opcode) else { return Served::Pass };
+        let Some(slot) = slot(opcode) else {
+            if changes_namespace(opcode) {
+                self.changing(tag);
+            }
+            return Served::Pass;
+        };
         if self.stopping {
             return Served::Pass;
         }
@@ -344,6 +357,45 @@ impl Instances {
         self.seen(client, pid);
         self.counters[slot].record(t0.elapsed().as_secs_f64() * 1e6, errno != 0);
         Served::Reply(-i64::from(errno), &self.reply)
+    }
+
+    /// A request that may rename, remove or re-permission a directory goes
+    /// to the handler: until it is answered, no lookup here uses a
+    /// remembered directory (it could be the one going).
+    fn changing(&mut self, tag: u64) {
+        if self.changes.insert(tag) && self.changes.len() == 1 {
+            for i in self.instances.values_mut() {
+                i.root.remember_dirs(false);
+            }
+        }
+    }
+
+    /// The handler answered request `tag` (the token it was served with):
+    /// if it was a namespace change, every remembered directory is resolved
+    /// again from now on. Called before its reply is posted, so that the
+    /// client's next request sees the change.
+    pub fn answered(&mut self, tag: u64) {
+        if !self.changes.remove(&tag) {
+            return;
+        }
+        let remember = self.changes.is_empty();
+        for i in self.instances.values_mut() {
+            i.root.forget_dirs();
+            i.root.remember_dirs(remember);
+        }
+    }
+
+    /// Forgets every directory remembered (a change made here, or perhaps
+    /// behind the service's back).
+    pub fn forget_dirs(&mut self) {
+        for i in self.instances.values_mut() {
+            i.root.forget_dirs();
+        }
+    }
+
+    /// Directories remembered now, in all instances (for tests).
+    pub fn remembered_dirs(&self) -> usize {
+        self.instances.values().map(|i| i.root.remembered()).sum()
     }
 
     /// Flushes finished since the last call, as (tag, status), counted.
@@ -390,7 +442,7 @@ impl Instances {
 
     fn lookup(&mut self, opcode: u32, payload: &[u8]) -> Outcome {
         let (name, inner) = self.route(wire::path_request(payload)?)?;
-        let root = &self.instances[name].root;
+        let root = &mut self.instances.get_mut(name)?.root;
         let outcome = match opcode {
             wire::READDIR => match root.readdir(&inner) {
                 // The handler refuses a listing the protocol cannot carry.
@@ -559,6 +611,8 @@ impl Instances {
                     return None;
                 }
                 let fd = self.file(pid, handle)?.fd.as_raw_fd();
+                // A directory's permissions decide lookups through it.
+                self.forget_dirs();
                 // SAFETY: plain call on an open descriptor.
                 done(unsafe { libc::fchmod(fd, mode) } as isize)
             }
@@ -568,6 +622,7 @@ impl Instances {
                     return None;
                 }
                 let fd = self.file(pid, handle)?.fd.as_raw_fd();
+                self.forget_dirs();
                 // SAFETY: plain call on an open descriptor.
                 done(unsafe { libc::fchown(fd, uid, gid) } as isize)
             }
@@ -602,6 +657,13 @@ fn timespec_of_ms(ms: f64) -> Option<libc::timespec> {
     let mut tv_nsec = ((secs - tv_sec) * 1e9) as i64;
     tv_nsec -= tv_nsec % 1000;
     Some(libc::timespec { tv_sec: tv_sec as libc::time_t, tv_nsec })
+}
+
+/// Opcodes of the handler's that may rename, remove or re-permission a
+/// directory (rmdir, unlink, rename, chmod, chown), and any this side does
+/// not know: remembered directories are not trusted across them.
+fn changes_namespace(opcode: u32) -> bool {
+    matches!(opcode, 10 | 11 | 12 | 20 | 21) || opcode > wire::FUTIMES
 }
 
 /// A handle closed: one fewer open on its instance and in its process.

@@ -4,7 +4,19 @@
 //! the semantics @polytropon/libservice's LocalLibservice emulates one
 //! component at a time, without its window for a concurrent rename (the
 //! kernel resolves and opens in one step).
+//!
+//! openat2 with RESOLVE_IN_ROOT costs about three times a plain statx on
+//! these VMs, so a root remembers the directories it resolved: a lookup of
+//! `a/b/name` (plain components, no trailing slash) resolves `a/b` once,
+//! then asks the kernel about `name` beneath that directory without
+//! following a symlink there, which cannot leave it. A final symlink that
+//! must be followed goes the whole way through openat2 again. What is
+//! remembered is forgotten on every namespace change the service makes
+//! ([`Root::forget_dirs`]) and, for changes made behind its back, at every
+//! root check (see `ROOT_CHECK`), as FUSE forgets its entries after their
+//! timeout.
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -14,6 +26,10 @@ use crate::wire::Attributes;
 /// How many times a lookup is retried when the kernel saw a rename race
 /// while resolving '..' (EAGAIN) before giving up.
 const RACE_RETRIES: usize = 8;
+
+/// Directories a root remembers at most; past that, those of older
+/// generations go, then all.
+const DIRS: usize = 256;
 
 /// The errno of the last failed call.
 pub(crate) fn errno() -> i32 {
@@ -30,6 +46,14 @@ pub struct Root {
     path: CString,
     /// (dev, ino) of the directory held.
     id: (u64, u64),
+    /// Directories resolved beneath it (O_PATH), by their path relative to
+    /// it ("a/b"), with the generation they were resolved in.
+    dirs: HashMap<Vec<u8>, (OwnedFd, u64)>,
+    /// Bumped by [`Root::forget_dirs`]: older entries are resolved again.
+    generation: u64,
+    /// Whether remembered directories may be used (not while a namespace
+    /// change is in flight elsewhere in the service).
+    remember: bool,
 }
 
 impl Root {
@@ -45,7 +69,7 @@ impl Root {
         // SAFETY: `fd` was just opened and is owned by nothing else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let a = fstat(fd.as_raw_fd()).map_err(io::Error::from_raw_os_error)?;
-        let root = Root { fd, path: c, id: (a.dev, a.ino) };
+        let root = Root { fd, path: c, id: (a.dev, a.ino), dirs: HashMap::new(), generation: 0, remember: true };
         match root.lookup(c"/", libc::O_PATH, 0, true) {
             Ok(_) => Ok(root),
             Err(libc::ENOSYS) => Err(io::Error::new(io::ErrorKind::Unsupported, "openat2(2) is not available (Linux 5.6 or later has it)")),
@@ -90,8 +114,99 @@ impl Root {
         Err(libc::EAGAIN)
     }
 
+    /// Forgets the directories resolved so far (lazily: each is resolved
+    /// again when next used): a directory may have been renamed, removed or
+    /// replaced, or its permissions changed.
+    pub fn forget_dirs(&mut self) {
+        self.generation += 1;
+    }
+
+    /// Whether remembered directories are used; while not, every lookup
+    /// resolves its whole path (a namespace change is in flight).
+    pub fn remember_dirs(&mut self, remember: bool) {
+        self.remember = remember;
+    }
+
+    /// The directories remembered and usable now (for tests).
+    pub fn remembered(&self) -> usize {
+        if !self.remember {
+            return 0;
+        }
+        self.dirs.values().filter(|(_, g)| *g == self.generation).count()
+    }
+
+    /// The directory `parent` ("" for the root, else plain components
+    /// without a leading slash), resolved beneath the root as a lookup of
+    /// a path through it would resolve it, and remembered.
+    fn dir(&mut self, parent: &[u8]) -> Result<RawFd, i32> {
+        if parent.is_empty() {
+            return Ok(self.fd.as_raw_fd());
+        }
+        if let Some((fd, g)) = self.dirs.get(parent) {
+            if *g == self.generation {
+                return Ok(fd.as_raw_fd());
+            }
+        }
+        // `parent` is a slice of a C string: it holds no NUL.
+        let c = CString::new(parent).map_err(|_| libc::EINVAL)?;
+        let fd = self.lookup(&c, libc::O_PATH | libc::O_DIRECTORY, 0, true)?;
+        if self.dirs.len() >= DIRS {
+            let g = self.generation;
+            self.dirs.retain(|_, (_, eg)| *eg == g);
+            if self.dirs.len() >= DIRS {
+                self.dirs.clear();
+            }
+        }
+        let raw = fd.as_raw_fd();
+        self.dirs.insert(parent.to_vec(), (fd, self.generation));
+        Ok(raw)
+    }
+
+    /// (directory, name) of a path the remembered directories may answer:
+    /// '/' then plain components (none empty, '.' or '..'), without a
+    /// trailing slash (which would follow a final symlink); None for any
+    /// other, which goes the whole way through openat2.
+    fn split<'p>(&mut self, path: &'p CStr) -> Option<(&'p [u8], CString)> {
+        if !self.remember {
+            return None;
+        }
+        let rest = path.to_bytes().strip_prefix(b"/")?;
+        if rest.is_empty() || rest.split(|&b| b == b'/').any(|c| c.is_empty() || c == b"." || c == b"..") {
+            return None;
+        }
+        let (parent, name) = match rest.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (&rest[..0], rest),
+        };
+        Some((parent, CString::new(name).ok()?))
+    }
+
+    /// openat(2) of a plain `name` in the directory `dir`, not following a
+    /// final symlink; None where a symlink may be in the way (ELOOP, or
+    /// ENOTDIR with O_DIRECTORY), for the caller to resolve the whole path.
+    fn open_in(dir: RawFd, name: &CStr, flags: i32, mode: u32) -> Option<Result<OwnedFd, i32>> {
+        // SAFETY: a valid directory fd and a NUL-terminated name.
+        let fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode) };
+        if fd >= 0 {
+            // SAFETY: a new descriptor, owned by nothing else.
+            return Some(Ok(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+        match errno() {
+            libc::ELOOP | libc::ENOTDIR => None,
+            e => Some(Err(e)),
+        }
+    }
+
     /// stat (`follow`) or lstat of `path`, as node:fs reports them.
-    pub fn stat(&self, path: &CStr, follow: bool) -> Result<Attributes, i32> {
+    pub fn stat(&mut self, path: &CStr, follow: bool) -> Result<Attributes, i32> {
+        if let Some((parent, name)) = self.split(path) {
+            let dir = self.dir(parent)?;
+            let a = statx(dir, &name, libc::AT_SYMLINK_NOFOLLOW)?;
+            if !follow || a.mode & libc::S_IFMT != libc::S_IFLNK {
+                return Ok(a);
+            }
+            // A final symlink to follow: resolved whole, beneath the root.
+        }
         let fd = self.lookup(path, libc::O_PATH, 0, follow)?;
         fstat(fd.as_raw_fd())
     }
@@ -100,9 +215,18 @@ impl Root {
     /// [`OPEN_FLAGS`] names; the caller leaves others to the JavaScript
     /// path, as openat2 refuses bits open(2) ignores) and mode (its
     /// permission bits, used with O_CREAT or O_TMPFILE, less the umask).
-    pub fn open_file(&self, path: &CStr, flags: i32, mode: u32) -> Result<OwnedFd, i32> {
+    pub fn open_file(&mut self, path: &CStr, flags: i32, mode: u32) -> Result<OwnedFd, i32> {
         // openat2 takes a mode only where one is used.
         let mode = if flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE { mode & 0o7777 } else { 0 };
+        // O_TMPFILE names a directory, which the whole lookup opens.
+        if flags & libc::O_TMPFILE != libc::O_TMPFILE {
+            if let Some((parent, name)) = self.split(path) {
+                let dir = self.dir(parent)?;
+                if let Some(r) = Root::open_in(dir, &name, flags, mode) {
+                    return r;
+                }
+            }
+        }
         // Following is up to the flags, as with open(2).
         self.lookup(path, flags, mode, true)
     }
@@ -110,8 +234,19 @@ impl Root {
     /// The entries of the directory at `path` (following symlinks), without
     /// '.' and '..', with their types (DT_* values), sorted by name bytes as
     /// node:fs's readdir (libuv's scandir) sorts them.
-    pub fn readdir(&self, path: &CStr) -> Result<Vec<(u8, Vec<u8>)>, i32> {
-        let fd = self.lookup(path, libc::O_RDONLY | libc::O_DIRECTORY, 0, true)?;
+    pub fn readdir(&mut self, path: &CStr) -> Result<Vec<(u8, Vec<u8>)>, i32> {
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+        let near = match self.split(path) {
+            Some((parent, name)) => {
+                let dir = self.dir(parent)?;
+                Root::open_in(dir, &name, flags, 0)
+            }
+            None => None,
+        };
+        let fd = match near {
+            Some(r) => r?,
+            None => self.lookup(path, flags, 0, true)?,
+        };
         // SAFETY: `fd` is an open directory; fdopendir takes it over (it
         // is closed by closedir below, so it must not be dropped).
         let dir = unsafe { libc::fdopendir(fd.as_raw_fd()) };

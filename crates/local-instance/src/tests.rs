@@ -407,3 +407,86 @@ fn umask() -> u32 {
         m
     }
 }
+
+#[test]
+fn remembered_directories_follow_namespace_changes_made_through_the_service() {
+    let t = Tree::new("remembered");
+    let root = t.0.join("root");
+    let mut i = t.instances();
+    let old = stat(&mut i, wire::STAT, "/vol/data/f");
+    assert_eq!(old.2, 5);
+    assert_eq!(i.remembered_dirs(), 1, "'data' is remembered");
+    // A rename handed to the handler (tag 7): while it is in flight,
+    // nothing remembered is used, whenever the handler makes its call.
+    assert_eq!(i.serve(7, 1, 100, 12, &request("/vol/data")), Served::Pass);
+    fs::rename(root.join("data"), root.join("old")).unwrap();
+    fs::create_dir(root.join("data")).unwrap();
+    fs::write(root.join("data/f"), b"new!!!!").unwrap();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f").2, 7, "in flight: resolved whole");
+    assert_eq!(i.remembered_dirs(), 0);
+    i.answered(7);
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f").2, 7, "answered: resolved again");
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/old/f").1, old.1);
+    assert_eq!(i.remembered_dirs(), 2);
+    // Answers of other requests change nothing; an rmdir, unlink, chmod or
+    // chown, or an opcode this side does not know, does.
+    i.answered(8);
+    assert_eq!(i.remembered_dirs(), 2);
+    for (tag, opcode) in [(9, 10), (10, 11), (11, 20), (12, 21), (13, 99)] {
+        assert_eq!(i.serve(tag, 1, 100, opcode, &request("/vol/x")), Served::Pass);
+        i.answered(tag);
+        assert_eq!(i.remembered_dirs(), 0, "opcode {opcode} forgets");
+        stat(&mut i, wire::STAT, "/vol/data/f");
+    }
+    for opcode in [9, 13, 14, 15, 16, 22, 23, 24] {
+        assert_eq!(i.serve(20, 1, 100, opcode, &request("/vol/x")), Served::Pass);
+        i.answered(20);
+        assert_eq!(i.remembered_dirs(), 1, "opcode {opcode} keeps");
+    }
+    // Opening a file in a new directory, creating, listing: all through remembered directories.
+    fs::create_dir(root.join("data/deep")).unwrap();
+    let h = open(&mut i, 100, "/vol/data/deep/n", libc::O_RDWR | libc::O_CREAT | libc::O_EXCL).unwrap();
+    assert!(root.join("data/deep/n").exists());
+    assert_eq!(open(&mut i, 100, "/vol/data/deep/n", libc::O_RDWR | libc::O_CREAT | libc::O_EXCL), Err(-i64::from(libc::EEXIST)));
+    assert_eq!(names(&mut i, "/vol/data/deep").unwrap(), [(libc::DT_REG, "n".to_string())]);
+    let _ = h;
+}
+
+#[test]
+fn remembered_directories_never_lead_out_and_see_changes_behind_the_service_within_a_check() {
+    let t = Tree::new("behind");
+    let root = t.0.join("root");
+    let mut i = t.instances();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f").2, 5);
+    // Behind the service's back, 'data' becomes a symlink out of the root.
+    fs::rename(root.join("data"), root.join("gone")).unwrap();
+    symlink("../outside", root.join("data")).unwrap();
+    fs::write(t.0.join("outside/f"), b"outside!").unwrap();
+    let seen = stat(&mut i, wire::STAT, "/vol/data/f");
+    assert_eq!(seen.2, 5, "within one check interval: the directory resolved before");
+    std::thread::sleep(ROOT_CHECK);
+    i.check_roots();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/data/f").0, ENOENT, "then resolved again, beneath the root");
+    assert_eq!(open(&mut i, 100, "/vol/data/f", libc::O_RDONLY), Err(ENOENT));
+    assert_eq!(names(&mut i, "/vol/data"), Err(ENOENT));
+    // Final symlinks through remembered directories are followed beneath the root.
+    symlink("../../outside/secret", root.join("gone/esc")).unwrap();
+    symlink("sub", root.join("gone/dir")).unwrap();
+    assert_eq!(stat(&mut i, wire::STAT, "/vol/gone/esc").0, ENOENT);
+    assert_eq!(stat(&mut i, wire::LSTAT, "/vol/gone/esc").3 & libc::S_IFMT, libc::S_IFLNK);
+    assert_eq!(open(&mut i, 100, "/vol/gone/esc", libc::O_RDONLY), Err(ENOENT));
+    assert_eq!(open(&mut i, 100, "/vol/gone/esc", libc::O_WRONLY | libc::O_CREAT), Err(ENOENT), "its directory is missing beneath the root");
+    fs::create_dir(root.join("outside")).unwrap();
+    assert!(open(&mut i, 100, "/vol/gone/esc", libc::O_WRONLY | libc::O_CREAT).is_ok(), "O_CREAT through a dangling symlink");
+    assert!(root.join("outside/secret").exists(), "created beneath the root");
+    assert_eq!(fs::read(t.0.join("outside/secret")).unwrap(), b"secret", "not outside it");
+    assert!(open(&mut i, 100, "/vol/gone/dir", libc::O_RDONLY | libc::O_DIRECTORY).is_ok(), "a symlink to a directory with O_DIRECTORY");
+    let nofollow = open(&mut i, 100, "/vol/gone/dir", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW);
+    // What the kernel answers for the same open of the host path.
+    let host = std::ffi::CString::new(root.join("gone/dir").to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    let fd = unsafe { libc::open(host.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW) };
+    assert!(fd < 0);
+    assert_eq!(nofollow, Err(-i64::from(errno())), "O_NOFOLLOW on a symlink fails as the kernel's open does");
+    assert_eq!(names(&mut i, "/vol/gone/dir").unwrap(), Vec::<(u8, String)>::new(), "a listing through a symlink to a directory");
+}

@@ -305,7 +305,13 @@ pub fn service_served_natively(handle: u32) -> Result<u32> {
 /// Completes request (index, seq): false if its client is gone.
 #[napi]
 pub fn service_complete(handle: u32, index: u32, seq: u32, status: f64, data: &[u8]) -> Result<bool> {
-    service(handle, |s| Ok(s.back.as_mut().ok_or_else(gone)?.complete((index, seq), status as i64, data)))
+    service(handle, |s| {
+        // Before the reply is posted: a namespace change answered is seen
+        // by the client's next request (the native end's remembered
+        // directories are resolved again).
+        s.local.answered(u64::from(index) << 32 | u64::from(seq));
+        Ok(s.back.as_mut().ok_or_else(gone)?.complete((index, seq), status as i64, data))
+    })
 }
 
 /// The handles a process has open in JavaScript (EMFILE counts both sides).
