@@ -278,27 +278,46 @@ function readInt(b: Buffer, at: number, name: string): number {
   return v;
 }
 
+/** The last buffer a stat record was decoded from, and a DataView of its memory. */
+let statBuffer: ArrayBufferLike | undefined;
+let statView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
 /**
- * A stat record at its fixed offsets, as one object literal: an
- * application's every stat decodes one, and building it field by field
- * under computed names cost four times as much.
+ * A stat record at its fixed offsets, as one object literal read through a
+ * DataView: an application's every stat decodes one. Built field by field
+ * under computed names it cost four times as much, and Buffer's own
+ * readers (bounds checks and byte-wise floats in JavaScript) five times a
+ * DataView's, which the compiler inlines. The view is kept while replies
+ * come in the same buffer (a client's reused reply buffer).
  */
 function decodeStat(b: Buffer): Message {
+  if (b.buffer !== statBuffer) {
+    statBuffer = b.buffer;
+    statView = new DataView(b.buffer);
+  }
+  const v = statView;
+  const o = b.byteOffset;
+  const int = (at: number, name: string): number => {
+    const n = v.getInt32(o + at + 4, true) * 4294967296 + v.getUint32(o + at, true);
+    // Beyond the safe range the sum rounds, and is not a safe integer either.
+    if (!Number.isSafeInteger(n)) throw bad(`${name} is out of the safe integer range`);
+    return n;
+  };
   return {
-    dev: readInt(b, 1, 'dev'),
-    ino: readInt(b, 9, 'ino'),
-    mode: b.readUInt32LE(17),
-    nlink: readInt(b, 21, 'nlink'),
-    uid: b.readUInt32LE(29),
-    gid: b.readUInt32LE(33),
-    rdev: readInt(b, 37, 'rdev'),
-    size: readInt(b, 45, 'size'),
-    blksize: readInt(b, 53, 'blksize'),
-    blocks: readInt(b, 61, 'blocks'),
-    atimeMs: b.readDoubleLE(69),
-    mtimeMs: b.readDoubleLE(77),
-    ctimeMs: b.readDoubleLE(85),
-    birthtimeMs: b.readDoubleLE(93),
+    dev: int(1, 'dev'),
+    ino: int(9, 'ino'),
+    mode: v.getUint32(o + 17, true),
+    nlink: int(21, 'nlink'),
+    uid: v.getUint32(o + 29, true),
+    gid: v.getUint32(o + 33, true),
+    rdev: int(37, 'rdev'),
+    size: int(45, 'size'),
+    blksize: int(53, 'blksize'),
+    blocks: int(61, 'blocks'),
+    atimeMs: v.getFloat64(o + 69, true),
+    mtimeMs: v.getFloat64(o + 77, true),
+    ctimeMs: v.getFloat64(o + 85, true),
+    birthtimeMs: v.getFloat64(o + 93, true),
   };
 }
 
