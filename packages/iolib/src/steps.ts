@@ -35,12 +35,32 @@ function gone(e: unknown, mount: Mount): unknown {
   return e;
 }
 
+/** The names of the clients' sync twins, made once (not a string built per call). */
+const SYNC_NAMES = new Map<string, string>();
+const syncName = (op: string): string => SYNC_NAMES.get(op) ?? (SYNC_NAMES.set(op, `${op}Sync`), `${op}Sync`);
+
+type Methods = Record<string, (...a: unknown[]) => unknown>;
+
 /** Performs one step: on this thread with `sync`, else its promise. */
 function perform(step: Call, sync: boolean): unknown {
   if (!Array.isArray(step)) return sync ? step.sync() : step.async();
   const [mount, op, args] = step;
-  const client = mount.client as unknown as Record<string, (...a: unknown[]) => unknown>;
-  return client[sync ? `${op}Sync` : op]!(...args);
+  const client = mount.client as unknown as Methods;
+  return client[sync ? syncName(op) : op]!(...args);
+}
+
+/**
+ * One call of the service made at once on this thread: what `runSync` of
+ * a step with that one call does, without the generators. The sync forms
+ * of the operations applications make most (stat, open, read, write,
+ * close) use it; a generator's protocol cost about 0.4 µs a call.
+ */
+export function callSync<K extends Operation>(mount: Mount, op: K, ...args: Parameters<Libservice[K]>): Awaited<ReturnType<Libservice[K]>> {
+  try {
+    return (mount.client as unknown as Methods)[syncName(op)]!(...args) as Awaited<ReturnType<Libservice[K]>>;
+  } catch (e) {
+    throw gone(e, mount);
+  }
 }
 
 /** What a failed step throws into its generator. */
