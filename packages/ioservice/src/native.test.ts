@@ -103,6 +103,100 @@ describe('the native path', () => {
     await dir.remove();
   });
 
+  it('sees every namespace change made through the service at once (remembered directories), as the JavaScript path does', async () => {
+    // Two identical trees, one per service; the same random renames,
+    // removals and creations through each, and after every change the same
+    // random lookups, which must agree (the native end resolves directories
+    // once and remembers them: a change answered must be seen by the next request).
+    const dir = await temporaryDirectory('ioservice-native-changes-');
+    const roots = [join(dir.path, 'n'), join(dir.path, 'j')];
+    for (const r of roots) {
+      mkdirSync(r);
+      plantTree(r);
+      mkdirSync(join(r, 'a/b/c'), { recursive: true });
+      writeFileSync(join(r, 'a/b/c/h'), 'deepest');
+    }
+    await native.request({ mount: 'changes', dirs: [roots[0]!], union: false });
+    await js.request({ mount: 'changes', dirs: [roots[1]!], union: false });
+    const a = IoServiceClient.attach(native.endpoint, 'changes');
+    const b = IoServiceClient.attach(js.endpoint, 'changes');
+    // Directories come and go at the places lookups go through.
+    const place = fc.constantFrom('/a', '/a/b', '/a/b/c', '/x', '/x/c', '/y', '/a/y', '/x/b', '/abs');
+    const probe = fc.constantFrom('/a/b/g', '/a/b/c/h', '/a/f', '/abs/g', '/abs/c/h', '/x/g', '/x/c/h', '/x/b/g', '/y/h', '/a/y/g', '/a/b', '/x', '/a/b/c');
+    const path = fc.oneof(place, probe);
+    type Change = ['rename', string, string] | ['rmdir', string] | ['unlink', string] | ['mkdir', string] | ['symlink', string, string] | ['write', string];
+    const change: fc.Arbitrary<Change> = fc.oneof(
+      fc.tuple(fc.constant('rename' as const), path, path),
+      fc.tuple(fc.constant('rmdir' as const), path),
+      fc.tuple(fc.constant('unlink' as const), path),
+      fc.tuple(fc.constant('mkdir' as const), path),
+      fc.tuple(fc.constant('symlink' as const), fc.constantFrom('a', 'a/b', '/a/b/c', 'x', '..', '/x/c'), path),
+      fc.tuple(fc.constant('write' as const), path),
+    );
+    const apply = async (s: IoServiceClient, c: Change): Promise<Outcome> => {
+      switch (c[0]) {
+        case 'rename':
+          return outcome(s.rename(c[1], c[2]));
+        case 'rmdir':
+          return outcome(s.rmdir(c[1]));
+        case 'unlink':
+          return outcome(s.unlink(c[1]));
+        case 'mkdir':
+          return outcome(s.mkdir(c[1], 0o755));
+        case 'symlink':
+          return outcome(s.symlink(c[1], c[2]));
+        case 'write':
+          return outcome(
+            s.open(c[1], constants.O_CREAT | constants.O_WRONLY, 0o644).then(async (h) => {
+              await s.write(h, Buffer.from(c[1]), 0, c[1].length, 0);
+              await s.close(h);
+            }),
+          );
+      }
+    };
+    /** What a lookup shows that two trees can share (not inode numbers or times). */
+    const seen = async (p: Promise<unknown>): Promise<Outcome> => {
+      const o = await outcome(p);
+      if (!('value' in o)) return o;
+      const v = o.value as { mode?: number; size?: number; nlink?: number } | unknown[];
+      if (Array.isArray(v)) return o;
+      return { value: { mode: v.mode, size: (v.mode! & constants.S_IFMT) === constants.S_IFDIR ? 0 : v.size, nlink: v.nlink } };
+    };
+    let changes = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(change, fc.array(probe, { minLength: 3, maxLength: 6 })), { minLength: 5, maxLength: 15 }), async (steps) => {
+        for (const [c, looks] of steps) {
+          changes++;
+          // The same lookups before (their directories are remembered) and after the change.
+          for (const p of looks) await a.stat(p).catch(() => {});
+          expect(await apply(a, c), c.join(' ')).toEqual(await apply(b, c));
+          for (const p of looks) {
+            expect(await seen(a.stat(p)), `stat ${p} after ${c.join(' ')}`).toEqual(await seen(b.stat(p)));
+            expect(await seen(Promise.resolve().then(() => a.lstatSync(p))), `lstatSync ${p} after ${c.join(' ')}`).toEqual(await seen(b.lstat(p)));
+            expect(await seen(a.readdir(p)), `readdir ${p}`).toEqual(await seen(b.readdir(p)));
+            const read = async (s: IoServiceClient) => {
+              const h = await s.open(p, constants.O_RDONLY);
+              try {
+                const buf = Buffer.alloc(64);
+                return buf.subarray(0, await s.read(h, buf, 0, 64, 0)).toString();
+              } finally {
+                await s.close(h);
+              }
+            };
+            expect(await outcome(read(a)), `read ${p}`).toEqual(await outcome(read(b)));
+          }
+        }
+      }),
+      { numRuns: 40 },
+    );
+    expect(changes).toBeGreaterThan(200);
+    await a.unmount();
+    await b.unmount();
+    await native.request({ unmount: 'changes' });
+    await js.request({ unmount: 'changes' });
+    await dir.remove();
+  });
+
   it('answers hostile requests with errors and keeps serving', async () => {
     const inst = await instance(native, PLAIN);
     const raw = FrontDriver.attach(native.endpoint);
