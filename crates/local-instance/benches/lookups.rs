@@ -2,7 +2,8 @@
 //! system calls a process would make on the kernel path: a stat through
 //! `Instances::serve` (decode, openat2 RESOLVE_IN_ROOT, statx, close,
 //! encode) beside a plain statx of the host path, and a 100-entry listing
-//! beside a plain getdents of the directory. Interleaved rounds, medians.
+//! beside a plain getdents of the directory, and an open and close of a
+//! file beside a plain open(2) and close(2). Interleaved rounds, medians.
 //!
 //!   cargo bench -p polytropon-local-instance --bench lookups
 //! Env: LOOKUPS_ROUNDS (default 5), LOOKUPS_MS (per trial, default 200)
@@ -53,7 +54,15 @@ fn main() {
     let data = CString::new(format!("{root}/data")).unwrap();
 
     println!("# a request answered natively vs the kernel path's system calls, ns (median of {rounds} interleaved rounds of {ms} ms); pingpong {:.0} ns", pingpong_ns());
-    let mut by: [Vec<f64>; 4] = Default::default();
+    let opens: Vec<Vec<u8>> = (0..100)
+        .map(|i| {
+            let mut v = request(&format!("/vol/data/f{i}"));
+            v.extend_from_slice(&(libc::O_RDWR as u32).to_le_bytes());
+            v.extend_from_slice(&0o644u32.to_le_bytes());
+            v
+        })
+        .collect();
+    let mut by: [Vec<f64>; 6] = Default::default();
     for _ in 0..rounds {
         by[0].push(time(ms, |n| assert!(matches!(inst.serve(0, 1, 1, wire::STAT, &stats[n % 100]), Served::Reply(0, _)))));
         by[1].push(time(ms, |n| {
@@ -71,10 +80,28 @@ fn main() {
                 libc::closedir(d);
             }
         }));
+        by[4].push(time(ms, |n| {
+            let handle = match inst.serve(0, 1, 1, wire::OPEN, &opens[n % 100]) {
+                Served::Reply(0, reply) => reply[1..9].to_vec(),
+                other => panic!("open: {other:?}"),
+            };
+            let mut close = vec![wire::PROTOCOL_VERSION];
+            close.extend_from_slice(&handle);
+            assert!(matches!(inst.serve(0, 1, 1, wire::CLOSE, &close), Served::Reply(0, _)));
+        }));
+        by[5].push(time(ms, |n| {
+            // SAFETY: open(2) of a NUL-terminated path; the descriptor closed once.
+            unsafe {
+                let fd = libc::open(hosts[n % 100].as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+                assert!(fd >= 0);
+                libc::close(fd);
+            }
+        }));
     }
     let m: Vec<f64> = by.into_iter().map(median).collect();
     println!("stat      native {:>8.0}   plain statx        {:>8.0}   native/plain {:.2}x", m[0], m[1], m[0] / m[1]);
     println!("readdir   native {:>8.0}   plain getdents     {:>8.0}   native/plain {:.2}x", m[2], m[3], m[2] / m[3]);
+    println!("open+close native {:>7.0}   plain open, close  {:>8.0}   native/plain {:.2}x", m[4], m[5], m[4] / m[5]);
     println!("pingpong after {:.0} ns", pingpong_ns());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -28,6 +28,8 @@ interface Call<T> {
 }
 
 const none = (): void => undefined;
+/** Sync requests up to this size are encoded without an allocation. */
+const SCRATCH_BYTES = 256 * 1024;
 const asStat = (m: Message) => m as unknown as StatRecord;
 
 /** A filesystem instance of an I/O service as a libservice (with sync twins), reached over its channel. */
@@ -37,6 +39,8 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   readonly #prefix: string;
   readonly #async: FrontDriver;
   #sync: FrontDriver | undefined;
+  /** Where sync requests are encoded (a write's data up to its size; larger ones get a buffer of their own). */
+  readonly #scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
   #detached = false;
 
   private constructor(endpoint: string, instance: string, options: FrontDriverOptions | undefined) {
@@ -75,9 +79,11 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   #sendSync<T>(c: Call<T>): T {
     this.#refuseDetached(c);
     this.#sync ??= FrontDriver.attach(this.#endpoint, this.#options);
-    // A view of the driver's reply buffer: #reply decodes it, and a read's
-    // data is copied into the caller's buffer, before the next call.
-    return this.#reply(c, this.#sync.callView(c.op, encodeRequest(c.op, c.msg)));
+    // The request is encoded into a buffer kept for sync calls (the call
+    // copies it into the channel before it returns). The reply is a view of
+    // the driver's reply buffer: #reply decodes it, and a read's data is
+    // copied into the caller's buffer, before the next call.
+    return this.#reply(c, this.#sync.callView(c.op, encodeRequest(c.op, c.msg, this.#scratch)));
   }
 
   // --- the requests ----------------------------------------------------------

@@ -44,6 +44,42 @@ describe('protocol', () => {
     });
   }
 
+  it('encodes a request into a reused buffer when it fits, the same bytes as a fresh one', () => {
+    const into = Buffer.alloc(256, 0xee);
+    fc.assert(
+      fc.property(fc.constantFrom(...opcodes), fc.integer({ min: 0, max: 1 << 30 }), (op, seed) => {
+        const req = fc.sample(messageArb(fieldsOf(op).request), { numRuns: 1, seed })[0]!;
+        const fresh = encodeRequest(op, req);
+        const reused = encodeRequest(op, req, into);
+        expect(Buffer.compare(reused, fresh)).toBe(0);
+        if (fresh.length <= into.length) expect(reused.buffer === into.buffer && reused.byteOffset === into.byteOffset).toBe(true);
+        else expect(reused.buffer).not.toBe(into.buffer);
+        // A bad message writes nothing into the buffer it is refused for.
+        const before = Buffer.from(into);
+        expect(codeOf(() => encodeRequest(op, { ...req, [fieldsOf(op).request[0]![0]]: Symbol('bad') }, into))).toBe('ERR_IPC_BAD_MESSAGE');
+        expect(Buffer.compare(into, before)).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('decodes stat records from views at any offset of any buffer', () => {
+    const rec = { dev: 2049, ino: 2 ** 40 + 3, mode: 0o100644, nlink: 1, uid: 1000, gid: 1000, rdev: 0, size: 2 ** 33, blksize: 4096, blocks: 8, atimeMs: 1.5, mtimeMs: -2.25, ctimeMs: 1e12, birthtimeMs: 0 };
+    const bytes = encodeResult(Opcode.Stat, rec);
+    for (const at of [0, 1, 3, 7, 100]) {
+      const big = Buffer.alloc(at + bytes.length + 5, 0xff);
+      bytes.copy(big, at);
+      expect(decodeResult(Opcode.Stat, big.subarray(at, at + bytes.length))).toEqual(rec);
+      expect(decodeResult(Opcode.Stat, new Uint8Array(big.buffer, big.byteOffset + at, bytes.length))).toEqual(rec);
+    }
+    // Another buffer after one was decoded: its own bytes.
+    const other = encodeResult(Opcode.Stat, { ...rec, size: 7 });
+    expect(decodeResult(Opcode.Stat, other).size).toBe(7);
+    const unsafe = Buffer.from(bytes);
+    unsafe.writeUInt32LE(0x7fffffff, 45 + 4);
+    expect(codeOf(() => decodeResult(Opcode.Stat, unsafe))).toBe('ERR_IPC_BAD_MESSAGE');
+  });
+
   it('decodes hostile bytes strictly: a coded error or a message that re-encodes to the same bytes', () => {
     fc.assert(
       fc.property(fc.constantFrom(...opcodes), fc.uint8Array({ maxLength: 200 }), fc.boolean(), (op, raw, asResult) => {
