@@ -166,7 +166,7 @@ impl Root {
     /// '/' then plain components (none empty, '.' or '..'), without a
     /// trailing slash (which would follow a final symlink); None for any
     /// other, which goes the whole way through openat2.
-    fn split<'p>(&mut self, path: &'p CStr) -> Option<(&'p [u8], CString)> {
+    fn split<'p>(&self, path: &'p CStr) -> Option<(&'p [u8], CString)> {
         if !self.remember {
             return None;
         }

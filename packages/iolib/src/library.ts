@@ -43,10 +43,10 @@ const bytes = (data: string | NodeJS.ArrayBufferView, enc: Encoding): Uint8Array
   typeof data === 'string' ? Buffer.from(data, enc ?? 'utf8') : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 const toMs = (t: number | string | Date): number => (t instanceof Date ? t.getTime() : typeof t === 'string' ? Number(t) * 1000 : t * 1000);
 
-/** Rebuilds a service error with the caller's own paths (the service saw paths within its instance). */
 /** What a Direct form answers for a call that is not for a mounted file. */
 const NOT_MOUNTED: unique symbol = Symbol('not mounted');
 
+/** Rebuilds a service error with the caller's own paths (the service saw paths within its instance). */
 function userError(e: unknown, path?: PathLike, dest?: PathLike): unknown {
   // Without paths of its own (cp: its steps' errors name theirs), as it is.
   if (!(e instanceof FsError) || (path === undefined && dest === undefined)) return e;
