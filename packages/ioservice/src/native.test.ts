@@ -197,6 +197,46 @@ describe('the native path', () => {
     await dir.remove();
   });
 
+  it('shows a client its own renames at once while other clients keep looking through the directories renamed', async () => {
+    const inst = await instance(native, PLAIN);
+    const root = inst.dirs[0]!;
+    mkdirSync(join(root, 'd/p'), { recursive: true });
+    writeFileSync(join(root, 'd/p/g'), 'g');
+    const renamer = IoServiceClient.attach(native.endpoint, inst.name);
+    const lookers = [0, 1, 2].map(() => IoServiceClient.attach(native.endpoint, inst.name));
+    const ino = (await renamer.stat('/d/p/g')).ino;
+    let stop = false;
+    let looked = 0;
+    // Lookers keep both names' directories remembered, from their own
+    // request buffers, interleaved with the renames by the service.
+    const looking = lookers.map(async (c) => {
+      while (!stop) {
+        for (const p of ['/d/p/g', '/d/q/g']) {
+          const r = await outcome(c.stat(p));
+          // Whatever the moment, the one file or no file: never another.
+          if ('value' in r) expect((r.value as { ino: number }).ino).toBe(ino);
+          else expect(r).toEqual({ code: 'ENOENT' });
+          looked++;
+        }
+      }
+    });
+    const [a, b] = ['/d/p', '/d/q'];
+    for (let i = 0; i < 150; i++) {
+      const [from, to] = i % 2 === 0 ? [a, b] : [b, a];
+      if (i % 3 === 0) renamer.renameSync(from, to);
+      else await renamer.rename(from, to);
+      expect((await renamer.stat(`${to}/g`)).ino, `after rename ${i}`).toBe(ino);
+      expect(renamer.lstatSync(`${to}/g`).ino).toBe(ino);
+      await expect(renamer.stat(`${from}/g`), `after rename ${i}`).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(() => renamer.statSync(`${from}/g`)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    }
+    stop = true;
+    await Promise.all(looking);
+    expect(looked).toBeGreaterThan(150);
+    for (const c of [renamer, ...lookers]) await c.unmount();
+    await inst.dispose();
+  });
+
   it('answers hostile requests with errors and keeps serving', async () => {
     const inst = await instance(native, PLAIN);
     const raw = FrontDriver.attach(native.endpoint);
