@@ -204,8 +204,7 @@ impl Instances {
     /// `max_handles` open at once. `Unsupported` without openat2: the
     /// caller keeps serving the instance itself.
     pub fn mount(&mut self, name: &str, root: &str, max_handles: usize) -> io::Result<()> {
-        let mut root = Root::open(root)?;
-        root.remember_dirs(self.changes.is_empty());
+        let root = Root::open(root)?;
         self.unmount(name);
         self.instances.insert(name.to_string(), Instance { root, stale: false, max_handles, open: 0 });
         Ok(())
@@ -242,8 +241,7 @@ impl Instances {
             // Replaced (or still unopenable): open what the path names now;
             // until that works, the JavaScript handler answers.
             match Root::open(inst.root.path()) {
-                Ok(mut root) => {
-                    root.remember_dirs(self.changes.is_empty());
+                Ok(root) => {
                     inst.root = root;
                     inst.stale = false;
                 }
@@ -325,8 +323,11 @@ impl Instances {
     /// to [`Instances::finished`] when it finishes later (a flush).
     pub fn serve(&mut self, tag: u64, client: u64, pid: u32, opcode: u32, payload: &[u8]) -> Served<'_> {
         let Some(slot) = slot(opcode) else {
+            // A request that may rename, remove or re-permission a directory
+            // goes to the handler: until it is answered, no lookup here uses
+            // a remembered directory (it could be the one going).
             if changes_namespace(opcode) {
-                self.changing(tag);
+                self.changes.insert(tag);
             }
             return Served::Pass;
         };
@@ -359,30 +360,20 @@ impl Instances {
         Served::Reply(-i64::from(errno), &self.reply)
     }
 
-    /// A request that may rename, remove or re-permission a directory goes
-    /// to the handler: until it is answered, no lookup here uses a
-    /// remembered directory (it could be the one going).
-    fn changing(&mut self, tag: u64) {
-        if self.changes.insert(tag) && self.changes.len() == 1 {
-            for i in self.instances.values_mut() {
-                i.root.remember_dirs(false);
-            }
-        }
-    }
-
     /// The handler answered request `tag` (the token it was served with):
     /// if it was a namespace change, every remembered directory is resolved
     /// again from now on. Called before its reply is posted, so that the
     /// client's next request sees the change.
     pub fn answered(&mut self, tag: u64) {
-        if !self.changes.remove(&tag) {
-            return;
+        if self.changes.remove(&tag) {
+            self.forget_dirs();
         }
-        let remember = self.changes.is_empty();
-        for i in self.instances.values_mut() {
-            i.root.forget_dirs();
-            i.root.remember_dirs(remember);
-        }
+    }
+
+    /// Whether lookups may go through remembered directories now: not
+    /// while a namespace change handed to the handler is unanswered.
+    fn remember(&self) -> bool {
+        self.changes.is_empty()
     }
 
     /// Forgets every directory remembered (a change made here, or perhaps
@@ -393,8 +384,11 @@ impl Instances {
         }
     }
 
-    /// Directories remembered now, in all instances (for tests).
+    /// Directories remembered and usable now, in all instances (for tests).
     pub fn remembered_dirs(&self) -> usize {
+        if !self.remember() {
+            return 0;
+        }
         self.instances.values().map(|i| i.root.remembered()).sum()
     }
 
@@ -442,16 +436,17 @@ impl Instances {
 
     fn lookup(&mut self, opcode: u32, payload: &[u8]) -> Outcome {
         let (name, inner) = self.route(wire::path_request(payload)?)?;
+        let remember = self.remember();
         let root = &mut self.instances.get_mut(name)?.root;
         let outcome = match opcode {
-            wire::READDIR => match root.readdir(&inner) {
+            wire::READDIR => match root.readdir(&inner, remember) {
                 // The handler refuses a listing the protocol cannot carry.
                 Ok(entries) if entries.len() > MAX_ENTRIES => Some(libc::EINVAL),
                 // A name that is not UTF-8: node:fs shows it lossily; the handler does that.
                 Ok(entries) => wire::entries_result(&entries, &mut self.reply).then_some(0),
                 Err(e) => Some(e),
             },
-            _ => match root.stat(&inner, opcode == wire::STAT) {
+            _ => match root.stat(&inner, opcode == wire::STAT, remember) {
                 Ok(a) => Some(stat_reply(&a, &mut self.reply)),
                 Err(e) => Some(e),
             },
@@ -478,11 +473,12 @@ impl Instances {
             // Bits the kernel would drop and openat2 refuses: the handler's.
             return None;
         }
+        let remember = self.remember();
         let inst = self.instances.get_mut(name)?;
         if inst.open >= inst.max_handles {
             return Some(libc::EMFILE);
         }
-        match inst.root.open_file(&inner, flags, mode) {
+        match inst.root.open_file(&inner, flags, mode, remember) {
             // The kernel kept racing with renames: the handler's.
             Err(libc::EAGAIN) => None,
             Ok(fd) => {
@@ -663,7 +659,7 @@ fn timespec_of_ms(ms: f64) -> Option<libc::timespec> {
 /// directory (rmdir, unlink, rename, chmod, chown), and any this side does
 /// not know: remembered directories are not trusted across them.
 fn changes_namespace(opcode: u32) -> bool {
-    matches!(opcode, 10 | 11 | 12 | 20 | 21) || opcode > wire::FUTIMES
+    matches!(opcode, wire::RMDIR | wire::UNLINK | wire::RENAME | wire::CHMOD | wire::CHOWN) || opcode > wire::FUTIMES
 }
 
 /// A handle closed: one fewer open on its instance and in its process.

@@ -51,9 +51,6 @@ pub struct Root {
     dirs: HashMap<Vec<u8>, (OwnedFd, u64)>,
     /// Bumped by [`Root::forget_dirs`]: older entries are resolved again.
     generation: u64,
-    /// Whether remembered directories may be used (not while a namespace
-    /// change is in flight elsewhere in the service).
-    remember: bool,
 }
 
 impl Root {
@@ -69,7 +66,7 @@ impl Root {
         // SAFETY: `fd` was just opened and is owned by nothing else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let a = fstat(fd.as_raw_fd()).map_err(io::Error::from_raw_os_error)?;
-        let root = Root { fd, path: c, id: (a.dev, a.ino), dirs: HashMap::new(), generation: 0, remember: true };
+        let root = Root { fd, path: c, id: (a.dev, a.ino), dirs: HashMap::new(), generation: 0 };
         match root.lookup(c"/", libc::O_PATH, 0, true) {
             Ok(_) => Ok(root),
             Err(libc::ENOSYS) => Err(io::Error::new(io::ErrorKind::Unsupported, "openat2(2) is not available (Linux 5.6 or later has it)")),
@@ -121,17 +118,8 @@ impl Root {
         self.generation += 1;
     }
 
-    /// Whether remembered directories are used; while not, every lookup
-    /// resolves its whole path (a namespace change is in flight).
-    pub fn remember_dirs(&mut self, remember: bool) {
-        self.remember = remember;
-    }
-
-    /// The directories remembered and usable now (for tests).
+    /// The directories remembered and current (for tests).
     pub fn remembered(&self) -> usize {
-        if !self.remember {
-            return 0;
-        }
         self.dirs.values().filter(|(_, g)| *g == self.generation).count()
     }
 
@@ -166,10 +154,7 @@ impl Root {
     /// '/' then plain components (none empty, '.' or '..'), without a
     /// trailing slash (which would follow a final symlink); None for any
     /// other, which goes the whole way through openat2.
-    fn split<'p>(&self, path: &'p CStr) -> Option<(&'p [u8], CString)> {
-        if !self.remember {
-            return None;
-        }
+    fn split(path: &CStr) -> Option<(&[u8], CString)> {
         let rest = path.to_bytes().strip_prefix(b"/")?;
         if rest.is_empty() || rest.split(|&b| b == b'/').any(|c| c.is_empty() || c == b"." || c == b"..") {
             return None;
@@ -197,9 +182,13 @@ impl Root {
         }
     }
 
-    /// stat (`follow`) or lstat of `path`, as node:fs reports them.
-    pub fn stat(&mut self, path: &CStr, follow: bool) -> Result<Attributes, i32> {
-        if let Some((parent, name)) = self.split(path) {
+    /// stat (`follow`) or lstat of `path`, as node:fs reports them. With
+    /// `remember` false (a namespace change is in flight elsewhere in the
+    /// service, and a remembered directory could be the one going), as with
+    /// a path that does not [`Root::split`], the whole path is resolved;
+    /// the same holds for [`Root::open_file`] and [`Root::readdir`].
+    pub fn stat(&mut self, path: &CStr, follow: bool, remember: bool) -> Result<Attributes, i32> {
+        if let Some((parent, name)) = remember.then(|| Root::split(path)).flatten() {
             let dir = self.dir(parent)?;
             let a = statx(dir, &name, libc::AT_SYMLINK_NOFOLLOW)?;
             if !follow || a.mode & libc::S_IFMT != libc::S_IFLNK {
@@ -215,12 +204,12 @@ impl Root {
     /// [`OPEN_FLAGS`] names; the caller leaves others to the JavaScript
     /// path, as openat2 refuses bits open(2) ignores) and mode (its
     /// permission bits, used with O_CREAT or O_TMPFILE, less the umask).
-    pub fn open_file(&mut self, path: &CStr, flags: i32, mode: u32) -> Result<OwnedFd, i32> {
+    pub fn open_file(&mut self, path: &CStr, flags: i32, mode: u32, remember: bool) -> Result<OwnedFd, i32> {
         // openat2 takes a mode only where one is used.
         let mode = if flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE { mode & 0o7777 } else { 0 };
         // O_TMPFILE names a directory, which the whole lookup opens.
         if flags & libc::O_TMPFILE != libc::O_TMPFILE {
-            if let Some((parent, name)) = self.split(path) {
+            if let Some((parent, name)) = remember.then(|| Root::split(path)).flatten() {
                 let dir = self.dir(parent)?;
                 if let Some(r) = Root::open_in(dir, &name, flags, mode) {
                     return r;
@@ -234,9 +223,9 @@ impl Root {
     /// The entries of the directory at `path` (following symlinks), without
     /// '.' and '..', with their types (DT_* values), sorted by name bytes as
     /// node:fs's readdir (libuv's scandir) sorts them.
-    pub fn readdir(&mut self, path: &CStr) -> Result<Vec<(u8, Vec<u8>)>, i32> {
+    pub fn readdir(&mut self, path: &CStr, remember: bool) -> Result<Vec<(u8, Vec<u8>)>, i32> {
         let flags = libc::O_RDONLY | libc::O_DIRECTORY;
-        let near = match self.split(path) {
+        let near = match remember.then(|| Root::split(path)).flatten() {
             Some((parent, name)) => {
                 let dir = self.dir(parent)?;
                 Root::open_in(dir, &name, flags, 0)

@@ -25,6 +25,14 @@ pub const FCHMOD: u32 = 25;
 pub const FCHOWN: u32 = 26;
 pub const FUTIMES: u32 = 27;
 
+/// Opcodes the JavaScript handler answers that change what paths name
+/// (see `changes_namespace`).
+pub const RMDIR: u32 = 10;
+pub const UNLINK: u32 = 11;
+pub const RENAME: u32 = 12;
+pub const CHMOD: u32 = 20;
+pub const CHOWN: u32 = 21;
+
 /// Largest magnitude of the protocol's `int` (JavaScript's safe integers).
 const MAX_SAFE: u64 = (1 << 53) - 1;
 
