@@ -39,8 +39,8 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   readonly #prefix: string;
   readonly #async: FrontDriver;
   #sync: FrontDriver | undefined;
-  /** Where sync requests are encoded (a write's data up to its size; larger ones get a buffer of their own). */
-  readonly #scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+  /** Where sync requests are encoded (a write's data up to its size; larger ones get a buffer of their own), made with the sync driver. */
+  #scratch: Buffer | undefined;
   #detached = false;
 
   private constructor(endpoint: string, instance: string, options: FrontDriverOptions | undefined) {
@@ -79,6 +79,7 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   #sendSync<T>(c: Call<T>): T {
     this.#refuseDetached(c);
     this.#sync ??= FrontDriver.attach(this.#endpoint, this.#options);
+    this.#scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES);
     // The request is encoded into a buffer kept for sync calls (the call
     // copies it into the channel before it returns). The reply is a view of
     // the driver's reply buffer: #reply decodes it, and a read's data is
