@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, operations, populate, time } from './operations.mjs';
 
 if (!process.env.BEFORE) {
   console.error('BEFORE=<a built checkout of another commit> node packages/iolib/bench/before-after.mjs');
@@ -23,30 +24,6 @@ const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const MS = Number(process.env.MS ?? 200);
 const versions = { old: join(process.env.BEFORE, 'packages'), new: fileURLToPath(new URL('../..', import.meta.url)) };
 const base = fs.mkdtempSync(join(tmpdir(), 'iolib-before-after-'));
-const page = Buffer.alloc(4096, 7);
-
-function populate(dir) {
-  fs.mkdirSync(join(dir, 'data'), { recursive: true });
-  for (let i = 0; i < 100; i++) fs.writeFileSync(join(dir, 'data', `f${i}`), page);
-  return dir;
-}
-
-/** The operations, on any node:fs-shaped object rooted at `root` (as bench/ops.mjs). */
-function operations(f, root) {
-  let n = 0;
-  const fd = f.openSync(`${root}/data/f0`, 'r');
-  return {
-    stat: () => f.statSync(`${root}/data/f${n++ % 100}`),
-    'open+write+close': () => {
-      const w = f.openSync(`${root}/data/f${n++ % 100}`, 'r+');
-      f.writeSync(w, page, 0, 4096, 0);
-      f.closeSync(w);
-    },
-    pread4k: () => f.readSync(fd, page, 0, 4096, 0),
-    readdir: () => f.readdirSync(`${root}/data`),
-  };
-}
-
 // Each version: its own service process (a local directory and a union)
 // and its own iolib, from its own build.
 const services = [];
@@ -70,18 +47,6 @@ for (const [name, packages] of Object.entries(versions)) {
   peers[`${name}-union`] = operations(lib, `/mnt/${name}-union`);
 }
 
-/** Median µs per call of `op` over MS milliseconds, in batches of 16. */
-function time(op) {
-  const per = [];
-  const end = Date.now() + MS;
-  while (Date.now() < end) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < 16; i++) op();
-    per.push(Number(process.hrtime.bigint() - t0) / 16 / 1000);
-  }
-  return per.sort((a, b) => a - b)[per.length >> 1];
-}
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
 
 const names = Object.keys(peers);
@@ -93,7 +58,7 @@ for (const op of Object.keys(peers.kernel)) {
   for (let r = 0; r < ROUNDS; r++) {
     for (let k = 0; k < names.length; k++) {
       const n = names[(k + r) % names.length];
-      by[n].push(time(peers[n][op]));
+      by[n].push(time(peers[n][op], MS));
     }
   }
   const m = Object.fromEntries(names.map((n) => [n, median(by[n])]));

@@ -21,35 +21,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createIoLibrary } from '../dist/index.js';
+import { median, operations, populate, time as timeFor } from './operations.mjs';
 
 const ROUNDS = Number(process.env.IOLIB_BENCH_ROUNDS ?? 5);
 const MS = Number(process.env.IOLIB_BENCH_MS ?? 200);
-const page = Buffer.alloc(4096, 7);
-
-/** The operations, on any node:fs-shaped object rooted at `root`. */
-function operations(f, root) {
-  let n = 0;
-  const fd = f.openSync(`${root}/data/f0`, 'r');
-  return {
-    stat: () => f.statSync(`${root}/data/f${n++ % 100}`),
-    // 'r+' on an existing file: a truncate ('w') would make ext4 flush the
-    // data at close (auto_da_alloc), which is not what this measures.
-    'open+write+close': () => {
-      const w = f.openSync(`${root}/data/f${n++ % 100}`, 'r+');
-      f.writeSync(w, page, 0, 4096, 0);
-      f.closeSync(w);
-    },
-    pread4k: () => f.readSync(fd, page, 0, 4096, 0),
-    readdir: () => f.readdirSync(`${root}/data`),
-    'create+fsync': () => {
-      const w = f.openSync(`${root}/scratch/s${n++ % 100}`, 'w');
-      f.writeSync(w, page, 0, 4096, 0);
-      f.fsyncSync(w);
-      f.closeSync(w);
-    },
-  };
-}
-
 if (!isMainThread) {
   // A throughput worker: stat through iolib for workerData.ms.
   const lib = createIoLibrary({ mounts: workerData.mounts, ...(workerData.spinNs === undefined ? {} : { spinNs: workerData.spinNs }) });
@@ -63,11 +38,6 @@ if (!isMainThread) {
 } else {
   const base = fs.mkdtempSync(join(tmpdir(), 'iolib-bench-'));
   const dir = (name) => fs.mkdirSync(join(base, name), { recursive: true }) ?? join(base, name);
-  const populate = (d) => {
-    fs.mkdirSync(join(d, 'data'), { recursive: true });
-    fs.mkdirSync(join(d, 'scratch'), { recursive: true });
-    for (let i = 0; i < 100; i++) fs.writeFileSync(join(d, 'data', `f${i}`), page);
-  };
   const kernelDir = dir('kernel');
   populate(kernelDir);
   const serviceDir = dir('service');
@@ -124,17 +94,7 @@ if (!isMainThread) {
   peers['iolib/js'] = operations(lib, '/mnt/pool/js');
   peers['iolib/union'] = operations(lib, '/mnt/pool/union');
 
-  function time(op) {
-    const per = [];
-    const end = Date.now() + MS;
-    while (Date.now() < end) {
-      const t0 = process.hrtime.bigint();
-      for (let i = 0; i < 16; i++) op();
-      per.push(Number(process.hrtime.bigint() - t0) / 16 / 1000);
-    }
-    return per.sort((a, b) => a - b)[per.length >> 1];
-  }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const time = (op) => timeFor(op, MS);
   const names = Object.keys(peers);
   console.log(`# median µs per operation, ${ROUNDS} interleaved rounds of ${MS} ms; node ${process.version}`);
   console.log('operation'.padEnd(18) + names.map((n) => n.padStart(12)).join('') + '   kernel/iolib   bindfs/iolib  unionfs/iolib-union  js/native');

@@ -1,0 +1,53 @@
+// What bench/ops.mjs and bench/before-after.mjs time: the operations on
+// any node:fs-shaped object, the tree they run on, and the timing of one
+// trial.
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+
+export const page = Buffer.alloc(4096, 7);
+
+/** Makes `dir` hold what the operations need: data/f0..f99 of 4 KiB, and scratch/. */
+export function populate(dir) {
+  fs.mkdirSync(join(dir, 'data'), { recursive: true });
+  fs.mkdirSync(join(dir, 'scratch'), { recursive: true });
+  for (let i = 0; i < 100; i++) fs.writeFileSync(join(dir, 'data', `f${i}`), page);
+  return dir;
+}
+
+/** The operations, on any node:fs-shaped object rooted at `root` (a populated tree). */
+export function operations(f, root) {
+  let n = 0;
+  const fd = f.openSync(`${root}/data/f0`, 'r');
+  return {
+    stat: () => f.statSync(`${root}/data/f${n++ % 100}`),
+    // 'r+' on an existing file: a truncate ('w') would make ext4 flush the
+    // data at close (auto_da_alloc), which is not what this measures.
+    'open+write+close': () => {
+      const w = f.openSync(`${root}/data/f${n++ % 100}`, 'r+');
+      f.writeSync(w, page, 0, 4096, 0);
+      f.closeSync(w);
+    },
+    pread4k: () => f.readSync(fd, page, 0, 4096, 0),
+    readdir: () => f.readdirSync(`${root}/data`),
+    'create+fsync': () => {
+      const w = f.openSync(`${root}/scratch/s${n++ % 100}`, 'w');
+      f.writeSync(w, page, 0, 4096, 0);
+      f.fsyncSync(w);
+      f.closeSync(w);
+    },
+  };
+}
+
+/** Median µs per call of `op` over `ms` milliseconds, in batches of 16. */
+export function time(op, ms) {
+  const per = [];
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 16; i++) op();
+    per.push(Number(process.hrtime.bigint() - t0) / 16 / 1000);
+  }
+  return per.sort((a, b) => a - b)[per.length >> 1];
+}
+
+export const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
