@@ -281,12 +281,16 @@ function readString(b: Buffer, at: number, kind: 'path' | 'text', name: string):
 /** Bytes of an encoded stat record: the version, 7 ints, 3 u32s, 4 f64s. */
 const STAT_BYTES = 1 + 7 * 8 + 3 * 4 + 4 * 8;
 
+/** `n`, an `int` read as two 32-bit halves, if it is in the safe range. */
+function safeInt(n: number, name: string): number {
+  // Beyond the safe range the sum rounds, and is not a safe integer either.
+  if (!Number.isSafeInteger(n)) throw bad(`${name} is out of the safe integer range`);
+  return n;
+}
+
 /** An `int` at `at` (checked to be in the safe range). */
 function readInt(b: Buffer, at: number, name: string): number {
-  const v = b.readInt32LE(at + 4) * 4294967296 + b.readUInt32LE(at);
-  // Beyond the safe range the sum rounds, and is not a safe integer either.
-  if (!Number.isSafeInteger(v)) throw bad(`${name} is out of the safe integer range`);
-  return v;
+  return safeInt(b.readInt32LE(at + 4) * 4294967296 + b.readUInt32LE(at), name);
 }
 
 /** The last buffer a stat record was decoded from, and a DataView of its memory. */
@@ -308,12 +312,7 @@ function decodeStat(b: Buffer): Message {
   }
   const v = statView;
   const o = b.byteOffset;
-  const int = (at: number, name: string): number => {
-    const n = v.getInt32(o + at + 4, true) * 4294967296 + v.getUint32(o + at, true);
-    // Beyond the safe range the sum rounds, and is not a safe integer either.
-    if (!Number.isSafeInteger(n)) throw bad(`${name} is out of the safe integer range`);
-    return n;
-  };
+  const int = (at: number, name: string): number => safeInt(v.getInt32(o + at + 4, true) * 4294967296 + v.getUint32(o + at, true), name);
   return {
     dev: int(1, 'dev'),
     ino: int(9, 'ino'),
