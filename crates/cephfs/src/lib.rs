@@ -294,7 +294,7 @@ impl Mount {
         check(unsafe { (api.ceph_create)(&mut pending.cm, id.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())) })
             .map_err(fail(Stage::Create))?;
         let cm = pending.cm;
-        let names_monitors = config.options.iter().any(|(k, _)| matches!(k.replace('-', "_").replace(' ', "_").as_str(), "mon_host"));
+        let names_monitors = config.options.iter().any(|(k, _)| matches!(k.replace(['-', ' '], "_").as_str(), "mon_host"));
         let file = config.conf_file.as_deref().map(cstr).transpose().map_err(fail(Stage::ReadConf))?;
         if file.is_some() || !names_monitors {
             // SAFETY: a live client; a null path means the default search.

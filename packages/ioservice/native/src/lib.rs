@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use napi::bindgen_prelude::{AsyncTask, Float64Array, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, Float64Array, Uint8ArraySlice};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use polytropon_handles::Handles;
@@ -226,7 +226,7 @@ impl Drop for NativeService {
 /// taking while it answers them all, up to `spinNs` without a request
 /// and a millisecond in all. Returns how many it wrote for JavaScript.
 #[napi]
-pub fn service_take(handle: u32, max: u32, spin_ns: f64, mut into: Uint8Array) -> Result<u32> {
+pub fn service_take(handle: u32, max: u32, spin_ns: f64, mut into: Uint8ArraySlice) -> Result<u32> {
     service(handle, |g| {
         let State { back, held, local, served, scratch } = g;
         let back = back.as_mut().ok_or_else(gone)?;

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, Float64Array, ToNapiValue, TypeName, Uint8Array, ValueType};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Float64Array, ToNapiValue, TypeName, Uint8ArraySlice, ValueType};
 use napi::{sys, Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use polytropon_cephfs::{Config, Errno, Library, Mount, Stage, Stat, StatFs};
@@ -307,7 +307,7 @@ impl CephClient {
 
     /// Reads into `buffer` on the calling thread; the count or `-errno`.
     #[napi]
-    pub fn read_sync(&self, fd: i32, mut buffer: Uint8Array, position: f64) -> f64 {
+    pub fn read_sync(&self, fd: i32, mut buffer: Uint8ArraySlice, position: f64) -> f64 {
         // SAFETY: the JS thread is blocked in this call, so nothing else
         // touches the array's bytes while libcephfs fills them.
         let buffer = unsafe { buffer.as_mut() };

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::Uint8Array;
+use napi::bindgen_prelude::Uint8ArraySlice;
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use polytropon_handles::Handles;
@@ -47,7 +47,7 @@ pub fn q_try_enqueue(id: u32, item: &[u8]) -> Result<bool> {
 
 /// Returns the item's length.
 #[napi]
-pub fn q_dequeue_into(id: u32, mut out: Uint8Array, timeout_ms: f64) -> Result<u32> {
+pub fn q_dequeue_into(id: u32, mut out: Uint8ArraySlice, timeout_ms: f64) -> Result<u32> {
     // SAFETY: the view is used only during this synchronous call, on the JS thread.
     let out = unsafe { out.as_mut() };
     queue(id, |q| {
@@ -58,7 +58,7 @@ pub fn q_dequeue_into(id: u32, mut out: Uint8Array, timeout_ms: f64) -> Result<u
 
 /// Returns the item's length, or -1 if the queue is empty.
 #[napi]
-pub fn q_try_dequeue_into(id: u32, mut out: Uint8Array) -> Result<i32> {
+pub fn q_try_dequeue_into(id: u32, mut out: Uint8ArraySlice) -> Result<i32> {
     // SAFETY: the view is used only during this synchronous call, on the JS thread.
     let out = unsafe { out.as_mut() };
     queue(id, |q| Ok(q.try_dequeue_into(out).map_err(to_napi)?.map_or(-1, |n| n as i32)))
