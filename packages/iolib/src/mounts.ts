@@ -28,6 +28,8 @@ export type Mounts = z.input<typeof MountsOptions>;
 /** A mount: where it is and how to reach its instance. */
 export class Mount {
   readonly point: string;
+  /** What a path beneath the point starts with: the point and a '/' ('/' for the root). */
+  readonly prefix: string;
   readonly endpoint: string;
   readonly instance: string;
   /** Bumped when the client is dropped: descriptors opened before are no longer valid. */
@@ -38,6 +40,7 @@ export class Mount {
 
   constructor(point: string, endpoint: string, instance: string, spinNs?: number) {
     this.point = point;
+    this.prefix = point === '/' ? '/' : point + '/';
     this.endpoint = endpoint;
     this.instance = instance;
     this.#spinNs = spinNs;
@@ -121,7 +124,7 @@ export class MountTable {
     const tail = s.length > 1 && s.endsWith('/') ? '/' : s.endsWith('/.') ? '/.' : '';
     for (const mount of this.#mounts) {
       if (abs === mount.point) return { mount, path: '/' };
-      if (abs.startsWith(mount.point === '/' ? '/' : mount.point + '/')) return { mount, path: (mount.point === '/' ? abs : abs.slice(mount.point.length)) + tail };
+      if (abs.startsWith(mount.prefix)) return { mount, path: (mount.point === '/' ? abs : abs.slice(mount.point.length)) + tail };
     }
     return undefined;
   }

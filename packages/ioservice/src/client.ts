@@ -111,11 +111,15 @@ export class IoServiceClient implements Libservice, SyncLibservice {
     const msg = { fd: checkHandle(handle), position: position ?? -1, data: Buffer.from(buffer.buffer, buffer.byteOffset + offset, length) };
     return { op: Opcode.Write, msg, syscall: 'write', result: (m) => m.written as number };
   }
+  // `extra` is a fresh object literal at every call site: it becomes the
+  // message (a spread into a new one cost ~0.1 µs a call).
   #pathCall<T>(op: Opcode, syscall: string, path: string, extra: Message, result: (m: Message) => T): Call<T> {
-    return { op, msg: { path: this.#path(path), ...extra }, syscall, path, result };
+    extra.path = this.#path(path);
+    return { op, msg: extra, syscall, path, result };
   }
   #handleCall<T>(op: Opcode, syscall: string, handle: number, extra: Message, result: (m: Message) => T): Call<T> {
-    return { op, msg: { fd: checkHandle(handle), ...extra }, syscall, result };
+    extra.fd = checkHandle(handle);
+    return { op, msg: extra, syscall, result };
   }
   #readdir(path: string): Call<DirEntry[]> {
     return this.#pathCall(Opcode.Readdir, 'scandir', path, {}, (m) => (m.entries as { name: string; type: number }[]).map((e) => ({ name: e.name, type: e.type as EntryType })));

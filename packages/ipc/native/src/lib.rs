@@ -71,11 +71,21 @@ fn front<R>(handle: u32, f: impl FnOnce(&mut FrontDriver, &mut Vec<u8>) -> Resul
 /// reply's length; a longer reply is kept for `frontTakeReply`. Returns
 /// the service's status.
 #[napi]
-pub fn front_call(handle: u32, opcode: u32, payload: &[u8], mut reply: Uint8ArraySlice, mut out: Float64ArraySlice) -> Result<f64> {
+pub fn front_call(handle: u32, opcode: u32, payload: Uint8ArraySlice, mut reply: Uint8ArraySlice, mut out: Float64ArraySlice) -> Result<f64> {
+    // A payload in the reply buffer (a view of an earlier reply sent on) is
+    // copied out first: the reply is written over it.
+    let copied;
+    let payload: &[u8] = if overlaps(&payload, &reply) {
+        copied = payload.to_vec();
+        &copied
+    } else {
+        &payload
+    };
     // Borrowed views, not Uint8Array/Float64Array, which take a Node-API
     // reference per call (created and deleted: ~0.1 µs each).
     // SAFETY: both arrays are arguments of this synchronous call, alive and
-    // not otherwise borrowed while it runs (JS is blocked in it).
+    // not otherwise borrowed while it runs (JS is blocked in it); `payload`
+    // is disjoint from `reply` (or a copy).
     let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
     front(handle, |front, pending| Ok(deliver(front.call_into(opcode, payload, reply, pending).map_err(to_napi)?, out)))
 }
@@ -205,6 +215,12 @@ impl NativeFront {
 }
 
 /// `out[0]` = the reply's length; returns the status.
+/// Whether two byte ranges share memory.
+fn overlaps(a: &[u8], b: &[u8]) -> bool {
+    let (a0, b0) = (a.as_ptr() as usize, b.as_ptr() as usize);
+    !a.is_empty() && !b.is_empty() && a0 < b0 + b.len() && b0 < a0 + a.len()
+}
+
 fn deliver((status, len): (i64, usize), out: &mut [f64]) -> f64 {
     if let Some(slot) = out.first_mut() {
         *slot = len as f64;
