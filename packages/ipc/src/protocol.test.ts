@@ -1,7 +1,9 @@
 import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { IpcError } from './errors.js';
-import { decodeRequest, decodeResult, describe as fieldsOf, encodeRequest, encodeResult, Opcode, PROTOCOL_VERSION, type Message } from './protocol.js';
+import { decodeRequest, decodeResult, describe as fieldsOf, encodeRequest, encodeResult, interpreted, Opcode, PROTOCOL_VERSION, type Message } from './protocol.js';
 import { codeOf as codeOfType } from '../../../tooling/test-helpers.js';
 
 const pathArb = fc
@@ -59,7 +61,7 @@ describe('protocol', () => {
         else expect(reused.buffer).not.toBe(into.buffer);
         // A bad message writes nothing into the buffer it is refused for.
         const before = Buffer.from(into);
-        expect(codeOf(() => encodeRequest(op, { ...req, [fieldsOf(op).request[0]![0]]: Symbol('bad') }, into))).toBe('ERR_IPC_BAD_MESSAGE');
+        expect(codeOf(() => encodeRequest(op, { ...req, [fieldsOf(op).request[0]![0]]: Symbol('bad') } as unknown as Message, into))).toBe('ERR_IPC_BAD_MESSAGE');
         expect(Buffer.compare(into, before)).toBe(0);
       }),
       { numRuns: 300 },
@@ -102,6 +104,58 @@ describe('protocol', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('compiled coders do what the interpreting ones do: same bytes, same messages, same errors', () => {
+    const { encode, decode, REQUESTS, RESULTS } = interpreted;
+    /** A call's outcome: its value, or its error's code and message. */
+    const outcome = (f: () => unknown) => {
+      try {
+        return { value: f() };
+      } catch (e) {
+        return { code: (e as IpcError).code, message: (e as Error).message };
+      }
+    };
+    // Messages as the tables say, then with one field of a wrong kind.
+    const wrong = [undefined, null, -1, 1.5, 2 ** 53, 'x', '', Buffer.alloc(1), [], [{ type: 256, name: 'a' }], {}, NaN];
+    fc.assert(
+      fc.property(fc.constantFrom(...opcodes), fc.boolean(), fc.integer({ min: 0, max: 1 << 30 }), fc.nat(), (op, asResult, seed, pick) => {
+        const fields = (asResult ? RESULTS : REQUESTS)[op];
+        const msg = fc.sample(messageArb(fields), { numRuns: 1, seed })[0]!;
+        const variants: Message[] = [msg];
+        if (fields.length > 0) variants.push({ ...msg, [fields[pick % fields.length]![0]]: wrong[pick % wrong.length] } as unknown as Message);
+        for (const m of variants) {
+          const compiled = outcome(() => (asResult ? encodeResult(op, m) : encodeRequest(op, m)));
+          expect(compiled).toEqual(outcome(() => encode(fields, m)));
+          if ('value' in compiled) expect(asResult ? decodeResult(op, compiled.value as Buffer) : decodeRequest(op, compiled.value as Buffer)).toEqual(decode(fields, compiled.value as Buffer));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    // Hostile bytes: the same message or the same error.
+    fc.assert(
+      fc.property(fc.constantFrom(...opcodes), fc.uint8Array({ maxLength: 200 }), fc.boolean(), (op, raw, asResult) => {
+        const bytes = Buffer.from([PROTOCOL_VERSION, ...raw]);
+        const fields = (asResult ? RESULTS : REQUESTS)[op];
+        expect(outcome(() => (asResult ? decodeResult(op, bytes) : decodeRequest(op, bytes)))).toEqual(outcome(() => decode(fields, bytes)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('interprets its tables where code cannot be made from strings', () => {
+    const samples = opcodes.map((op, i) => {
+      const { request, result } = fieldsOf(op);
+      const [req] = fc.sample(messageArb(request), { numRuns: 1, seed: i });
+      const [res] = fc.sample(messageArb(result), { numRuns: 1, seed: i + 100 });
+      return { op, request: encodeRequest(op, req!).toString('hex'), result: encodeResult(op, res!).toString('hex') };
+    });
+    const script = fileURLToPath(new URL('./fixtures/no-codegen.mjs', import.meta.url));
+    const run = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', script, JSON.stringify(samples)], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    const { refused, out } = JSON.parse(run.stdout) as { refused: boolean; out: { request: string; result: string }[] };
+    expect(refused).toBe(true);
+    expect(out).toEqual(samples.map(({ request, result }) => ({ request, result })));
   });
 
   it('refuses truncation, trailing bytes, other versions, bad strings and unknown opcodes', () => {

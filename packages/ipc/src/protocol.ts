@@ -9,6 +9,8 @@
 // same but may be empty (a symlink target); bytes: the rest of the message
 // (decoded as a view of it, not a copy);
 // entries: u32 count, then per entry a type byte and a path.
+import { compileDecoder, compileEncoder } from './coders.js';
+import type { CoderHelpers, Decoder, Encoder } from './coders.js';
 import { IpcError, IpcErrorCode } from './errors.js';
 
 /** Bumped on any change to the tables below; a mismatch is refused. */
@@ -180,13 +182,7 @@ function encode(fields: readonly Field[], msg: Message, into?: Buffer): Buffer {
         size += v.byteLength;
         break;
       case 'entries':
-        if (!Array.isArray(v) || v.length > MAX_ENTRIES) throw fieldError(name, kind, v);
-        size += 4;
-        for (const e of v) {
-          if (!Number.isInteger(e.type) || e.type < 0 || e.type > 255) throw bad(`entry ${e.name}: type must be a byte`);
-          if (typeof e.name !== 'string') throw bad('entry name must be a string');
-          size += 5 + stringSize(e.name, 'path', 'entry name');
-        }
+        size += entriesSize(v, name);
         break;
     }
   }
@@ -200,13 +196,9 @@ function encode(fields: readonly Field[], msg: Message, into?: Buffer): Buffer {
       case 'u32':
         at = b.writeUInt32LE(v as number, at);
         break;
-      case 'int': {
-        // Two 32-bit halves (two's complement): exact for safe integers, no BigInt.
-        const hi = Math.floor((v as number) / 4294967296);
-        b.writeUInt32LE((v as number) - hi * 4294967296, at);
-        at = b.writeInt32LE(hi, at + 4);
+      case 'int':
+        at = writeInt(b, at, v as number);
         break;
-      }
       case 'f64':
         at = b.writeDoubleLE(v as number, at);
         break;
@@ -220,18 +212,40 @@ function encode(fields: readonly Field[], msg: Message, into?: Buffer): Buffer {
         at += u.byteLength;
         break;
       }
-      case 'entries': {
-        const es = v as Entry[];
-        at = b.writeUInt32LE(es.length, at);
-        for (const e of es) {
-          b[at++] = e.type;
-          at = writeString(b, at, e.name);
-        }
+      case 'entries':
+        at = writeEntries(b, at, v as Entry[]);
         break;
-      }
     }
   }
   return b === into ? viewOf(into, size) : b;
+}
+
+/** The encoded size of an `entries` field, checked. */
+function entriesSize(v: unknown, name: string): number {
+  if (!Array.isArray(v) || v.length > MAX_ENTRIES) throw fieldError(name, 'entries', v);
+  let size = 4;
+  for (const e of v as Entry[]) {
+    if (!Number.isInteger(e.type) || e.type < 0 || e.type > 255) throw bad(`entry ${e.name}: type must be a byte`);
+    if (typeof e.name !== 'string') throw bad('entry name must be a string');
+    size += 5 + stringSize(e.name, 'path', 'entry name');
+  }
+  return size;
+}
+
+function writeEntries(b: Buffer, at: number, es: Entry[]): number {
+  at = b.writeUInt32LE(es.length, at);
+  for (const e of es) {
+    b[at++] = e.type;
+    at = writeString(b, at, e.name);
+  }
+  return at;
+}
+
+/** An `int` at `at`, as two 32-bit halves (two's complement): exact for safe integers, no BigInt. */
+function writeInt(b: Buffer, at: number, v: number): number {
+  const hi = Math.floor(v / 4294967296);
+  b.writeUInt32LE(v - hi * 4294967296, at);
+  return b.writeInt32LE(hi, at + 4);
 }
 
 /** The Buffer `intoViews` are views of, and its views by length (up to 512 bytes). */
@@ -356,10 +370,34 @@ function decodeStat(b: Buffer): Message {
   };
 }
 
-function decode(fields: readonly Field[], buf: Uint8Array): Message {
+/** An `entries` field at `at`: its entries and where the next field starts. */
+function readEntries(b: Buffer, at: number, name: string): [Entry[], number] {
+  need(b.length, at, 4, name);
+  const count = b.readUInt32LE(at);
+  at += 4;
+  // Each entry takes at least 6 bytes: refuse counts the message cannot hold.
+  if (count > MAX_ENTRIES || count * 6 > b.length - at) throw bad(`${name}: ${count} entries cannot fit`);
+  const entries: Entry[] = [];
+  for (let e = 0; e < count; e++) {
+    need(b.length, at, 1, name);
+    const type = b[at] as number;
+    const [entryName, next] = readString(b, at + 1, 'path', 'entry name');
+    entries.push({ type, name: entryName });
+    at = next;
+  }
+  return [entries, at];
+}
+
+/** A message's bytes as a Buffer, its version checked. */
+function opened(buf: Uint8Array): Buffer {
   const b = buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.length < 1) throw bad('empty message');
   if (b[0] !== PROTOCOL_VERSION) throw bad(`protocol version ${b[0]}; this side speaks ${PROTOCOL_VERSION}`);
+  return b;
+}
+
+function decode(fields: readonly Field[], buf: Uint8Array): Message {
+  const b = opened(buf);
   if (fields === STAT && b.length === STAT_BYTES) return decodeStat(b);
   let at = 1;
   const out: Message = {};
@@ -396,20 +434,9 @@ function decode(fields: readonly Field[], buf: Uint8Array): Message {
         at = b.length;
         break;
       case 'entries': {
-        need(b.length, at, 4, name);
-        const count = b.readUInt32LE(at);
-        at += 4;
-        // Each entry takes at least 6 bytes: refuse counts the message cannot hold.
-        if (count > MAX_ENTRIES || count * 6 > b.length - at) throw bad(`${name}: ${count} entries cannot fit`);
-        const entries: Entry[] = [];
-        for (let e = 0; e < count; e++) {
-          need(b.length, at, 1, name);
-          const type = b[at] as number;
-          const [entryName, next] = readString(b, at + 1, 'path', 'entry name');
-          entries.push({ type, name: entryName });
-          at = next;
-        }
+        const [entries, next] = readEntries(b, at, name);
         out[name] = entries;
+        at = next;
         break;
       }
     }
@@ -418,6 +445,55 @@ function decode(fields: readonly Field[], buf: Uint8Array): Message {
   return out;
 }
 
+/** What the compiled coders (coders.ts) call: the helpers above. */
+const helpers: CoderHelpers = {
+  VERSION: PROTOCOL_VERSION,
+  STAT_BYTES,
+  fieldError,
+  bad,
+  stringSize,
+  entriesSize,
+  writeString,
+  writeInt,
+  writeEntries,
+  viewOf,
+  opened,
+  need,
+  readInt,
+  readString,
+  readEntries,
+  decodeStat,
+};
+
+/** Compiled coders by opcode, made on first use; null where none could be made (then `encode` / `decode` interpret the table). */
+const requestEncoders = new Map<number, Encoder | null>();
+const requestDecoders = new Map<number, Decoder | null>();
+const resultEncoders = new Map<number, Encoder | null>();
+const resultDecoders = new Map<number, Decoder | null>();
+
+function encoder(cache: Map<number, Encoder | null>, tables: Record<Opcode, readonly Field[]>, opcode: number): Encoder | null {
+  let f = cache.get(opcode);
+  if (f === undefined) {
+    // An unknown opcode throws here, before anything is cached for it.
+    f = compileEncoder(table(tables, opcode), helpers) ?? null;
+    cache.set(opcode, f);
+  }
+  return f;
+}
+
+function decoder(cache: Map<number, Decoder | null>, tables: Record<Opcode, readonly Field[]>, opcode: number): Decoder | null {
+  let f = cache.get(opcode);
+  if (f === undefined) {
+    const fields = table(tables, opcode);
+    f = compileDecoder(fields, fields === STAT, helpers) ?? null;
+    cache.set(opcode, f);
+  }
+  return f;
+}
+
+/** For tests: the interpreting coders, which the compiled ones must match. */
+export const interpreted = { encode, decode, REQUESTS, RESULTS };
+
 /**
  * Encodes a request of `opcode` (fields as in the protocol table). With
  * `into`, a buffer the caller reuses, the request is written there when it
@@ -425,22 +501,26 @@ function decode(fields: readonly Field[], buf: Uint8Array): Message {
  * a fresh Buffer of a few KiB costs microseconds to allocate here.
  */
 export function encodeRequest(opcode: number, args: Message, into?: Buffer): Buffer {
-  return encode(table(REQUESTS, opcode), args, into);
+  const f = encoder(requestEncoders, REQUESTS, opcode);
+  return f === null ? encode(table(REQUESTS, opcode), args, into) : f(args, into);
 }
 
 /** Decodes a request strictly; anything off throws `ERR_IPC_BAD_MESSAGE`. A `bytes` field is a view of `bytes`. */
 export function decodeRequest(opcode: number, bytes: Uint8Array): Message {
-  return decode(table(REQUESTS, opcode), bytes);
+  const f = decoder(requestDecoders, REQUESTS, opcode);
+  return f === null ? decode(table(REQUESTS, opcode), bytes) : (f(bytes) as Message);
 }
 
 /** Encodes the body of a successful result of `opcode`. */
 export function encodeResult(opcode: number, result: Message): Buffer {
-  return encode(table(RESULTS, opcode), result);
+  const f = encoder(resultEncoders, RESULTS, opcode);
+  return f === null ? encode(table(RESULTS, opcode), result) : f(result, undefined);
 }
 
 /** Decodes the body of a successful result strictly. A `bytes` field is a view of `bytes`. */
 export function decodeResult(opcode: number, bytes: Uint8Array): Message {
-  return decode(table(RESULTS, opcode), bytes);
+  const f = decoder(resultDecoders, RESULTS, opcode);
+  return f === null ? decode(table(RESULTS, opcode), bytes) : (f(bytes) as Message);
 }
 
 /** The field names and kinds of an opcode's request and result, for tools and tests. */
