@@ -15,7 +15,7 @@ import { IoDirent, IoStats } from './records.js';
 import { IoDir } from './dir.js';
 import { cp as cpSteps, type CpFs, type CpOptions } from './cp.js';
 import * as steps from './steps.js';
-import { call, callSync, host, runAsync, runSync, type Steps } from './steps.js';
+import { call, host, onClient, runAsync, runSync, type Steps } from './steps.js';
 
 const { constants } = nodeFs;
 
@@ -246,7 +246,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
       const r = table.route(p);
       return r && { path: p, steps: () => (function* () { return addFd(r.mount, yield* call(r.mount, 'open', r.path, parseOpenFlags(flags), mode)); })() };
     },
-    directByPath((r, [, flags = 'r', mode = 0o666]) => addFd(r.mount, callSync(r.mount, 'open', r.path, parseOpenFlags(flags), mode))),
+    directByPath((r, [, flags = 'r', mode = 0o666]) => addFd(r.mount, onClient(r.mount, (c) => c.openSync(r.path, parseOpenFlags(flags), mode)))),
   );
 
   const close = byFd<[], void>(
@@ -259,7 +259,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
     'close',
     (f) => {
       files.delete(f.fd);
-      callSync(f.mount, 'close', f.handle);
+      onClient(f.mount, (c) => c.closeSync(f.handle));
     },
   );
 
@@ -287,7 +287,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
     'read',
     (f, [, a, b, c, d]) => {
       const [view, , offset, length, position] = readArgs(a, b, c, d);
-      return callSync(f.mount, 'read', f.handle, view, offset, length, position);
+      return onClient(f.mount, (c) => c.readSync(f.handle, view, offset, length, position));
     },
   );
 
@@ -309,7 +309,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
     'write',
     (f, [, data, a, b, c]) => {
       const [view, offset, length, position] = writeArgs(data, a, b, c);
-      return callSync(f.mount, 'write', f.handle, view, offset, length, position);
+      return onClient(f.mount, (c) => c.writeSync(f.handle, view, offset, length, position));
     },
   );
 
@@ -320,7 +320,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
     },
     undefined,
     'fstat',
-    (f) => new IoStats(callSync(f.mount, 'fstat', f.handle)),
+    (f) => new IoStats(onClient(f.mount, (c) => c.fstatSync(f.handle))),
   );
   const ftruncate = byFd<[number?], void>(
     'ftruncate',
@@ -329,7 +329,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
   const fchmod = byFd<[number | string], void>('fchmod', (f, mode) => call(f.mount, 'fchmod', f.handle, fileMode(mode)));
   const fchown = byFd<[number, number], void>('fchown', (f, uid, gid) => call(f.mount, 'fchown', f.handle, uid, gid));
   const futimes = byFd<[number | string | Date, number | string | Date], void>('futimes', (f, a, m) => call(f.mount, 'futimes', f.handle, toMs(a), toMs(m)), undefined, 'futime');
-  const fsync = byFd<[], void>('fsync', (f) => call(f.mount, 'fsync', f.handle), undefined, 'fsync', (f) => callSync(f.mount, 'fsync', f.handle));
+  const fsync = byFd<[], void>('fsync', (f) => call(f.mount, 'fsync', f.handle), undefined, 'fsync', (f) => onClient(f.mount, (c) => c.fsyncSync(f.handle)));
   const fdatasync = byFd<[], void>('fdatasync', (f) => call(f.mount, 'fdatasync', f.handle));
 
   type VecArgs = [buffers: readonly NodeJS.ArrayBufferView[], position?: number | null];
@@ -433,7 +433,7 @@ export function createIoLibrary(options: IoLibraryOptions) {
       },
       (r, a) => {
         try {
-          return new IoStats(callSync(r.mount, op, r.path));
+          return new IoStats(onClient(r.mount, (c) => (op === 'stat' ? c.statSync(r.path) : c.lstatSync(r.path))));
         } catch (e) {
           return miss(e, a[1]);
         }
