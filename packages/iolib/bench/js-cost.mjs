@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { FrontDriver, Opcode, encodeResult } from '@polytropon/ipc';
 import { IoServiceClient } from '@polytropon/ioservice';
 import { createIoLibrary } from '../dist/index.js';
-import { median } from './operations.mjs';
+import { median, time } from './operations.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
 const MS = Number(process.env.MS ?? 150);
@@ -67,20 +67,9 @@ const peers = {
   },
 };
 
-function time(op) {
-  const per = [];
-  const end = Date.now() + MS;
-  let i = 0;
-  while (Date.now() < end) {
-    const t0 = process.hrtime.bigint();
-    for (let k = 0; k < 64; k++) op(i++);
-    per.push(Number(process.hrtime.bigint() - t0) / 64);
-  }
-  return per.sort((a, b) => a - b)[per.length >> 1];
-}
 const names = Object.keys(peers);
 const by = Object.fromEntries(names.map((k) => [k, []]));
-for (let r = 0; r < ROUNDS; r++) for (let k = 0; k < names.length; k++) by[names[(k + r) % names.length]].push(time(peers[names[(k + r) % names.length]]));
+for (let r = 0; r < ROUNDS; r++) for (let k = 0; k < names.length; k++) by[names[(k + r) % names.length]].push(time(peers[names[(k + r) % names.length]], MS, 64) * 1000);
 console.log(`# JavaScript only (the channel answered from canned replies): median ns per call, ${ROUNDS} interleaved rounds of ${MS} ms; node ${process.version}`);
 for (const name of names) console.log(`${name.padEnd(36)}${median(by[name]).toFixed(0).padStart(8)}`);
 service.kill();

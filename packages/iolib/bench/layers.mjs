@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { FrontDriver, Opcode, decodeResult, encodeRequest } from '@polytropon/ipc';
 import { IoServiceClient } from '@polytropon/ioservice';
 import { createIoLibrary } from '../dist/index.js';
+import { median, time } from './operations.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const MS = Number(process.env.MS ?? 150);
@@ -58,21 +59,9 @@ const peers = {
   'open+close: iolib': (i) => lib.closeSync(lib.openSync(mounted[n(i)], 'r+')),
 };
 
-function time(op) {
-  const per = [];
-  const end = Date.now() + MS;
-  let i = 0;
-  while (Date.now() < end) {
-    const t0 = process.hrtime.bigint();
-    for (let k = 0; k < 32; k++) op(i++);
-    per.push(Number(process.hrtime.bigint() - t0) / 32 / 1000);
-  }
-  return per.sort((a, b) => a - b)[per.length >> 1];
-}
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const by = Object.fromEntries(Object.keys(peers).map((k) => [k, []]));
 const names = Object.keys(peers);
-for (let r = 0; r < ROUNDS; r++) for (let k = 0; k < names.length; k++) by[names[(k + r) % names.length]].push(time(peers[names[(k + r) % names.length]]));
+for (let r = 0; r < ROUNDS; r++) for (let k = 0; k < names.length; k++) by[names[(k + r) % names.length]].push(time(peers[names[(k + r) % names.length]], MS, 32));
 console.log(`# median µs per call, ${ROUNDS} interleaved rounds of ${MS} ms; node ${process.version}`);
 for (const name of names) console.log(`${name.padEnd(30)}${median(by[name]).toFixed(2).padStart(8)}`);
 service.kill();

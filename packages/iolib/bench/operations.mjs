@@ -38,14 +38,15 @@ export function operations(f, root) {
   };
 }
 
-/** Median µs per call of `op` over `ms` milliseconds, in batches of 16. */
-export function time(op, ms) {
+/** Median µs per call of `op` (given the call's number) over `ms` milliseconds, in batches of `batch`. */
+export function time(op, ms, batch = 16) {
   const per = [];
   const end = Date.now() + ms;
+  let n = 0;
   while (Date.now() < end) {
     const t0 = process.hrtime.bigint();
-    for (let i = 0; i < 16; i++) op();
-    per.push(Number(process.hrtime.bigint() - t0) / 16 / 1000);
+    for (let i = 0; i < batch; i++) op(n++);
+    per.push(Number(process.hrtime.bigint() - t0) / batch / 1000);
   }
   return per.sort((a, b) => a - b)[per.length >> 1];
 }
