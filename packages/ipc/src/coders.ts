@@ -9,8 +9,7 @@
 // test holds them to it), and protocol.ts keeps using those where code
 // cannot be made from strings (`node --disallow-code-generation-from-strings`).
 
-/** A field of a message: its name and its kind on the wire. */
-export type CoderField = readonly [name: string, kind: 'u32' | 'int' | 'f64' | 'path' | 'text' | 'bytes' | 'entries'];
+import type { Field } from './protocol.js';
 
 /** What the compiled functions call (protocol.ts's own helpers). */
 export interface CoderHelpers {
@@ -38,7 +37,7 @@ export type Decoder = (buf: Uint8Array) => Record<string, unknown>;
 /** The protocol's names are plain identifiers; anything else is not compiled. */
 const NAME = /^[A-Za-z][A-Za-z0-9]*$/;
 
-function make<T>(fields: readonly CoderField[], body: string, helpers: CoderHelpers): T | undefined {
+function make<T>(fields: readonly Field[], body: string, helpers: CoderHelpers): T | undefined {
   if (!fields.every(([name]) => NAME.test(name))) return undefined;
   try {
     return new Function('h', body)(helpers) as T;
@@ -49,7 +48,7 @@ function make<T>(fields: readonly CoderField[], body: string, helpers: CoderHelp
 }
 
 /** An encoder for messages of `fields`, or undefined where none can be compiled. */
-export function compileEncoder(fields: readonly CoderField[], helpers: CoderHelpers): Encoder | undefined {
+export function compileEncoder(fields: readonly Field[], helpers: CoderHelpers): Encoder | undefined {
   const check: string[] = [];
   const write: string[] = [];
   fields.forEach(([name, kind], i) => {
@@ -103,7 +102,7 @@ export function compileEncoder(fields: readonly CoderField[], helpers: CoderHelp
  * A decoder for messages of `fields`, or undefined where none can be
  * compiled. `stat` marks the stat record, which has a fixed-offset reader.
  */
-export function compileDecoder(fields: readonly CoderField[], stat: boolean, helpers: CoderHelpers): Decoder | undefined {
+export function compileDecoder(fields: readonly Field[], stat: boolean, helpers: CoderHelpers): Decoder | undefined {
   const read: string[] = [];
   const props: string[] = [];
   fields.forEach(([name, kind], i) => {

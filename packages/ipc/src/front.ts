@@ -4,6 +4,7 @@ import { fromNative, IpcError, IpcErrorCode } from './errors.js';
 import { native } from './native.js';
 import { checkEndpoint, checkOpcode, FrontDriverOptions, parse } from './options.js';
 import { endpointKey, servedHere } from './back.js';
+import { StartViews } from './views.js';
 
 /** What a call returns: the service's status (by convention `-errno` on failure) and its reply. */
 export interface Reply {
@@ -12,8 +13,6 @@ export interface Reply {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** Replies up to this size get a view made once per length (see FrontDriver's #views). */
-const VIEWS = 512;
 
 function bytes(payload: Uint8Array | undefined): Uint8Array {
   if (payload === undefined) return EMPTY;
@@ -30,14 +29,8 @@ export class FrontDriver {
   readonly #native: NativeFront;
   /** The native driver's number for the `front*` functions (see native/src/lib.rs). */
   readonly #handle: number;
-  /** Reused for replies up to its size; larger ones come back whole. */
-  #reply = Buffer.allocUnsafe(64 * 1024);
-  /**
-   * Views of the start of #reply by length, up to VIEWS bytes, made once:
-   * a view is valid only until the next call anyway, and a Buffer view
-   * costs ~0.1 µs to make, a tenth of a round trip.
-   */
-  #views: (Buffer | undefined)[] = [];
+  /** Reused for replies up to its size (a view of it is valid until the next call); larger ones come back whole. */
+  #reply = new StartViews(Buffer.allocUnsafe(64 * 1024));
   readonly #len = new Float64Array(1);
   readonly #bufferSize: number;
   /** The async call in flight (calls on one driver run one at a time). */
@@ -96,7 +89,7 @@ export class FrontDriver {
     // A payload in the reply buffer (a callView reply sent on) is copied
     // by the native call before the reply overwrites it.
     try {
-      return native.frontCall(this.#handle, opcode, body, this.#reply, this.#len);
+      return native.frontCall(this.#handle, opcode, body, this.#reply.buffer, this.#len);
     } catch (e) {
       throw fromNative(e);
     }
@@ -105,20 +98,17 @@ export class FrontDriver {
   #result(status: number, view: boolean): Reply {
     const n = this.#len[0] as number;
     if (n === 0) return { status, data: EMPTY };
-    if (n > this.#reply.length) {
+    if (n > this.#reply.buffer.length) {
       const data = native.frontTakeReply(this.#handle);
       // Grow the reused reply buffer (up to 64 MiB), so that replies of
       // this size are copied into a plain Buffer from now on. Handing the
       // native Vec over instead (no copy) was slower in a loop of sync
       // calls: external Buffers are only freed by finalizers that run when
       // the event loop turns, so every call faulted in fresh pages.
-      if (n <= 64 << 20) {
-        this.#reply = Buffer.allocUnsafeSlow(n);
-        this.#views = [];
-      }
+      if (n <= 64 << 20) this.#reply = new StartViews(Buffer.allocUnsafeSlow(n));
       return { status, data };
     }
-    const data = n <= VIEWS ? (this.#views[n] ??= this.#reply.subarray(0, n)) : this.#reply.subarray(0, n);
+    const data = this.#reply.of(n);
     return { status, data: view ? data : Buffer.from(data) };
   }
 
@@ -149,7 +139,7 @@ export class FrontDriver {
       const t0 = process.hrtime.bigint();
       do {
         await immediate();
-        const status = native.frontPoll(this.#handle, this.#reply, this.#len);
+        const status = native.frontPoll(this.#handle, this.#reply.buffer, this.#len);
         if (!Number.isNaN(status)) return this.#result(status, false);
       } while (Number(process.hrtime.bigint() - t0) < this.#pollNs);
       const [status, data] = (await this.#native.finishAsync()) as [number, Buffer];

@@ -12,6 +12,7 @@
 import { compileDecoder, compileEncoder } from './coders.js';
 import type { CoderHelpers, Decoder, Encoder } from './coders.js';
 import { IpcError, IpcErrorCode } from './errors.js';
+import { StartViews } from './views.js';
 
 /** Bumped on any change to the tables below; a mismatch is refused. */
 export const PROTOCOL_VERSION = 2;
@@ -49,7 +50,7 @@ export const Opcode = {
 export type Opcode = (typeof Opcode)[keyof typeof Opcode];
 
 type Kind = 'u32' | 'int' | 'f64' | 'path' | 'text' | 'bytes' | 'entries';
-type Field = readonly [name: string, kind: Kind];
+export type Field = readonly [name: string, kind: Kind];
 
 const STAT: Field[] = [
   ['dev', 'int'], ['ino', 'int'], ['mode', 'u32'], ['nlink', 'int'], ['uid', 'u32'], ['gid', 'u32'], ['rdev', 'int'],
@@ -248,23 +249,13 @@ function writeInt(b: Buffer, at: number, v: number): number {
   return b.writeInt32LE(hi, at + 4);
 }
 
-/** The Buffer `intoViews` are views of, and its views by length (up to 512 bytes). */
-let intoViews: Buffer | undefined;
-let views: (Buffer | undefined)[] = [];
+/** Views of the last buffer encoded into (a client's, reused for every sync request). */
+let intoViews: StartViews | undefined;
 
-/**
- * The first `size` bytes of `into`. A client encodes every sync request
- * into one buffer, and its requests have a few sizes: their views are made
- * once (a Buffer view costs ~0.1 µs to make). The caller reads a view
- * before it encodes into the same buffer again, so sharing it is safe.
- */
+/** The first `size` bytes of `into`. */
 function viewOf(into: Buffer, size: number): Buffer {
-  if (size > 512) return into.subarray(0, size);
-  if (into !== intoViews) {
-    intoViews = into;
-    views = [];
-  }
-  return (views[size] ??= into.subarray(0, size));
+  if (intoViews?.buffer !== into) intoViews = new StartViews(into);
+  return intoViews.of(size);
 }
 
 /** A string field (u32 length, UTF-8) at `at`; where the next field starts. */
@@ -465,31 +456,25 @@ const helpers: CoderHelpers = {
   decodeStat,
 };
 
-/** Compiled coders by opcode, made on first use; null where none could be made (then `encode` / `decode` interpret the table). */
-const requestEncoders = new Map<number, Encoder | null>();
-const requestDecoders = new Map<number, Decoder | null>();
-const resultEncoders = new Map<number, Encoder | null>();
-const resultDecoders = new Map<number, Decoder | null>();
-
-function encoder(cache: Map<number, Encoder | null>, tables: Record<Opcode, readonly Field[]>, opcode: number): Encoder | null {
+/**
+ * The coder of each opcode, made on first use: compiled, or where none
+ * can be (code generation refused) `encode` / `decode` over its table.
+ */
+function coderOf<T>(cache: Map<number, T>, tables: Record<Opcode, readonly Field[]>, opcode: number, make: (fields: readonly Field[]) => T): T {
   let f = cache.get(opcode);
   if (f === undefined) {
     // An unknown opcode throws here, before anything is cached for it.
-    f = compileEncoder(table(tables, opcode), helpers) ?? null;
+    f = make(table(tables, opcode));
     cache.set(opcode, f);
   }
   return f;
 }
-
-function decoder(cache: Map<number, Decoder | null>, tables: Record<Opcode, readonly Field[]>, opcode: number): Decoder | null {
-  let f = cache.get(opcode);
-  if (f === undefined) {
-    const fields = table(tables, opcode);
-    f = compileDecoder(fields, fields === STAT, helpers) ?? null;
-    cache.set(opcode, f);
-  }
-  return f;
-}
+const encoderOf = (fields: readonly Field[]): Encoder => compileEncoder(fields, helpers) ?? ((msg, into) => encode(fields, msg as Message, into));
+const decoderOf = (fields: readonly Field[]): Decoder => compileDecoder(fields, fields === STAT, helpers) ?? ((bytes) => decode(fields, bytes));
+const requestEncoders = new Map<number, Encoder>();
+const requestDecoders = new Map<number, Decoder>();
+const resultEncoders = new Map<number, Encoder>();
+const resultDecoders = new Map<number, Decoder>();
 
 /** For tests: the interpreting coders, which the compiled ones must match. */
 export const interpreted = { encode, decode, REQUESTS, RESULTS };
@@ -501,26 +486,22 @@ export const interpreted = { encode, decode, REQUESTS, RESULTS };
  * a fresh Buffer of a few KiB costs microseconds to allocate here.
  */
 export function encodeRequest(opcode: number, args: Message, into?: Buffer): Buffer {
-  const f = encoder(requestEncoders, REQUESTS, opcode);
-  return f === null ? encode(table(REQUESTS, opcode), args, into) : f(args, into);
+  return coderOf(requestEncoders, REQUESTS, opcode, encoderOf)(args, into);
 }
 
 /** Decodes a request strictly; anything off throws `ERR_IPC_BAD_MESSAGE`. A `bytes` field is a view of `bytes`. */
 export function decodeRequest(opcode: number, bytes: Uint8Array): Message {
-  const f = decoder(requestDecoders, REQUESTS, opcode);
-  return f === null ? decode(table(REQUESTS, opcode), bytes) : (f(bytes) as Message);
+  return coderOf(requestDecoders, REQUESTS, opcode, decoderOf)(bytes) as Message;
 }
 
 /** Encodes the body of a successful result of `opcode`. */
 export function encodeResult(opcode: number, result: Message): Buffer {
-  const f = encoder(resultEncoders, RESULTS, opcode);
-  return f === null ? encode(table(RESULTS, opcode), result) : f(result, undefined);
+  return coderOf(resultEncoders, RESULTS, opcode, encoderOf)(result, undefined);
 }
 
 /** Decodes the body of a successful result strictly. A `bytes` field is a view of `bytes`. */
 export function decodeResult(opcode: number, bytes: Uint8Array): Message {
-  const f = decoder(resultDecoders, RESULTS, opcode);
-  return f === null ? decode(table(RESULTS, opcode), bytes) : (f(bytes) as Message);
+  return coderOf(resultDecoders, RESULTS, opcode, decoderOf)(bytes) as Message;
 }
 
 /** The field names and kinds of an opcode's request and result, for tools and tests. */

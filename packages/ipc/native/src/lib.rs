@@ -214,13 +214,13 @@ impl NativeFront {
     }
 }
 
-/// `out[0]` = the reply's length; returns the status.
 /// Whether two byte ranges share memory.
 fn overlaps(a: &[u8], b: &[u8]) -> bool {
     let (a0, b0) = (a.as_ptr() as usize, b.as_ptr() as usize);
     !a.is_empty() && !b.is_empty() && a0 < b0 + b.len() && b0 < a0 + a.len()
 }
 
+/// `out[0]` = the reply's length; returns the status.
 fn deliver((status, len): (i64, usize), out: &mut [f64]) -> f64 {
     if let Some(slot) = out.first_mut() {
         *slot = len as f64;
