@@ -410,13 +410,27 @@ impl BackDriver {
     /// replies with its request this way. False if the token is not current
     /// or `len` is beyond the buffer.
     pub fn complete_in_place(&mut self, token: (u32, u32), status: i64, len: usize) -> bool {
+        self.complete_in_place_then(token, status, len, &[])
+    }
+
+    /// As [`BackDriver::complete_in_place`], for a reply that goes on past
+    /// the buffer: its first `len` bytes are in the data area (`len` is then
+    /// the whole buffer) and `rest` follows in fragments, as a reply given to
+    /// [`BackDriver::complete`] would. A read larger than the buffer lands
+    /// mostly in place this way, and only its tail is copied.
+    pub fn complete_in_place_then(&mut self, token: (u32, u32), status: i64, len: usize, rest: &[u8]) -> bool {
         let (index, seq) = token;
+        let room = self.ch.geo.buffer_size as usize;
         let Some(Some(client)) = self.clients.get_mut(index as usize) else { return false };
-        if client.in_flight != Some(seq) || len > self.ch.geo.buffer_size as usize || self.ch.buffer(index).owner.load(Acquire) != client.owner {
+        if client.in_flight != Some(seq) || len > room || (!rest.is_empty() && len != room) || self.ch.buffer(index).owner.load(Acquire) != client.owner {
             return false;
         }
         client.in_flight = None;
-        self.publish_reply(index, seq, status, len, 0);
+        let more = !rest.is_empty();
+        if more {
+            client.reply_rest = Some((rest.to_vec(), 0, status));
+        }
+        self.publish_reply(index, seq, status, len, if more { RESP_MORE } else { 0 });
         true
     }
 

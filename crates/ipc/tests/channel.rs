@@ -591,3 +591,47 @@ fn signals_are_not_taken_for_deaths() {
     assert!(calls.iter().all(|&n| n > 100), "calls per client: {calls:?}");
     assert!(sent > 10_000, "signals sent: {sent}");
 }
+
+#[test]
+fn a_reply_begun_in_place_goes_on_in_fragments() {
+    // The service writes the first part of each reply straight into the
+    // client's buffer and hands the rest over (as a read larger than the
+    // buffer is served); the client gets the whole reply, in order.
+    let name = unique("in-place-then");
+    let room = 4096usize;
+    let pattern = |n: usize| -> Vec<u8> { (0..n).map(|i| (i * 13 % 253) as u8).collect() };
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (name2, stop) = (name.clone(), Arc::new(AtomicBool::new(false)));
+    let stop2 = stop.clone();
+    let service = std::thread::spawn(move || {
+        let mut back = BackDriver::create(&name2, BackOptions { geometry: geometry(2, room as u32), max_request: 1 << 20, copy_limit: 16 << 10 }).unwrap();
+        ready_tx.send(()).unwrap();
+        // Until the client has every reply: a reply's later fragments are
+        // sent from `take`, as the client asks for them.
+        while !stop2.load(Ordering::Relaxed) {
+            for r in back.take(8, Duration::from_micros(50), Duration::from_millis(5)) {
+                let want = u32::from_le_bytes(r.payload[..4].try_into().unwrap()) as usize;
+                let reply = pattern(want);
+                let first = want.min(room);
+                let (at, size) = back.request_area(r.token()).unwrap();
+                assert_eq!(size, room);
+                if want > room {
+                    assert!(!back.complete_in_place_then(r.token(), 1, first - 1, &reply[first..]), "a rest after a part-filled area is refused");
+                }
+                // SAFETY: the area is the in-flight request's, `room` bytes long.
+                unsafe { std::ptr::copy_nonoverlapping(reply.as_ptr(), at, first) };
+                assert!(back.complete_in_place_then(r.token(), want as i64, first, &reply[first..]));
+            }
+        }
+    });
+    ready_rx.recv().unwrap();
+    let mut front = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    for want in [0usize, 1, room - 1, room, room + 1, 3 * room + 5, 64 << 10] {
+        let mut reply = vec![];
+        let status = front.call(3, &(want as u32).to_le_bytes(), &mut reply).unwrap();
+        assert_eq!(status, want as i64);
+        assert!(reply == pattern(want), "a reply of {want} bytes arrived whole and in order");
+    }
+    stop.store(true, Ordering::Relaxed);
+    service.join().unwrap();
+}

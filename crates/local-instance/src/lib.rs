@@ -23,7 +23,7 @@ pub mod wire;
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -153,6 +153,9 @@ pub struct Instances {
     roots_checked: Instant,
     /// Namespace changes handed to the handler and not answered yet (their tags).
     changes: HashSet<u64>,
+    /// The length of the reply written into the request's reply area, when
+    /// it was (`reply` then holds only what follows it beyond the area).
+    placed: Option<usize>,
 }
 
 /// What [`Instances::serve`] did with a request.
@@ -164,6 +167,18 @@ pub enum Served<'a> {
     Reply(i64, &'a [u8]),
     /// Taken: it finishes on another thread ([`Instances::finished`] gives its status).
     Later,
+    /// Answered into the reply area given to [`Instances::serve_into`]:
+    /// the status (0), the reply's length there, and bytes that follow it
+    /// beyond the area (empty unless the area was filled to its end).
+    InPlace(i64, usize, &'a [u8]),
+}
+
+/// Where a reply may be written straight away: the client's buffer in the
+/// channel, `len` bytes from `at` (see [`Instances::serve_into`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ReplyArea {
+    pub at: *mut u8,
+    pub len: usize,
 }
 
 /// A request's outcome: `None` to pass it on, `Some(errno)`, or `Some(0)`
@@ -193,6 +208,7 @@ impl Instances {
             unreported: Vec::new(),
             stopping: false,
             reply: Vec::new(),
+            placed: None,
             flusher: Flusher::new(notify),
             flushing: 0,
             roots_checked: Instant::now(),
@@ -322,6 +338,20 @@ impl Instances {
     /// crate's, for one of its instances or handles. `tag` names the request
     /// to [`Instances::finished`] when it finishes later (a flush).
     pub fn serve(&mut self, tag: u64, client: u64, pid: u32, opcode: u32, payload: &[u8]) -> Served<'_> {
+        // SAFETY: no area is given.
+        unsafe { self.serve_into(tag, client, pid, opcode, payload, None) }
+    }
+
+    /// As [`Instances::serve`], but a read may land in `area`, the
+    /// client's own buffer, straight from the kernel instead of through
+    /// this side's reply and a copy: then it is [`Served::InPlace`].
+    ///
+    /// # Safety
+    /// `area`, if given, is writable for its `len` bytes for the whole
+    /// call, and nothing this process reads (the request is in `payload`).
+    /// Another process may write it meanwhile (the client owning it): that
+    /// spoils only that client's reply.
+    pub unsafe fn serve_into(&mut self, tag: u64, client: u64, pid: u32, opcode: u32, payload: &[u8], area: Option<ReplyArea>) -> Served<'_> {
         let Some(slot) = slot(opcode) else {
             // A request that may rename, remove or re-permission a directory
             // goes to the handler: until it is answered, no lookup here uses
@@ -335,6 +365,7 @@ impl Instances {
             return Served::Pass;
         }
         let t0 = Instant::now();
+        self.placed = None;
         self.reply.clear();
         if self.reply.capacity() > KEEP_REPLY {
             self.reply = Vec::new();
@@ -349,15 +380,19 @@ impl Instances {
                 }
                 None => None,
             },
-            _ => self.by_handle(pid, opcode, payload),
+            _ => self.by_handle(pid, opcode, payload, area),
         };
         let Some(errno) = outcome else { return Served::Pass };
         if errno != 0 {
             self.reply.clear();
+            self.placed = None;
         }
         self.seen(client, pid);
         self.counters[slot].record(t0.elapsed().as_secs_f64() * 1e6, errno != 0);
-        Served::Reply(-i64::from(errno), &self.reply)
+        match self.placed {
+            Some(len) => Served::InPlace(0, len, &self.reply),
+            None => Served::Reply(-i64::from(errno), &self.reply),
+        }
     }
 
     /// The handler answered request `tag` (the token it was served with):
@@ -514,10 +549,41 @@ impl Instances {
         Some(())
     }
 
+    /// A read into the client's reply area: the version byte, then as much
+    /// of the data as fits, the rest (if any) into `reply`, in one
+    /// `preadv` (`readv` at the file's offset), as atomic as the one
+    /// `pread` it replaces.
+    fn read_into(&mut self, fd: RawFd, length: usize, position: i64, area: ReplyArea) -> Outcome {
+        let first = length.min(area.len - 1);
+        let rest = length - first;
+        self.reply.reserve(rest);
+        let iov = [
+            // SAFETY (of the add): area.len >= 2, so the data starts inside it.
+            libc::iovec { iov_base: unsafe { area.at.add(1) }.cast(), iov_len: first },
+            libc::iovec { iov_base: self.reply.spare_capacity_mut().as_mut_ptr().cast(), iov_len: rest },
+        ];
+        let count = if rest == 0 { 1 } else { 2 };
+        // SAFETY: each iovec is writable for its length (the caller's area
+        // past its first byte; `reply`'s reserved capacity); `fd` is open.
+        let n = unsafe { if position < 0 { libc::readv(fd, iov.as_ptr(), count) } else { libc::preadv(fd, iov.as_ptr(), count, position) } };
+        if n < 0 {
+            return Some(errno());
+        }
+        let n = n as usize;
+        // SAFETY: the area is writable (the caller's contract); the kernel
+        // wrote min(n, first) bytes after its first and the rest into `reply`.
+        unsafe {
+            area.at.write(wire::PROTOCOL_VERSION);
+            self.reply.set_len(n.saturating_sub(first));
+        }
+        self.placed = Some(1 + n.min(first));
+        Some(0)
+    }
+
     /// The requests on a handle of ours. Each is decoded whole first (what
     /// does not decode is the handler's: EBADMSG); once it names our
     /// handle, it is answered here, whatever happens.
-    fn by_handle(&mut self, pid: u32, opcode: u32, payload: &[u8]) -> Outcome {
+    fn by_handle(&mut self, pid: u32, opcode: u32, payload: &[u8], area: Option<ReplyArea>) -> Outcome {
         let mut f = wire::Fields::new(payload)?;
         let handle = f.int()?;
         let done = |rc: isize| if rc < 0 { Some(errno()) } else { Some(0) };
@@ -550,11 +616,15 @@ impl Instances {
                 if length > self.limits.read_bytes {
                     return Some(libc::EINVAL);
                 }
-                self.reply.push(wire::PROTOCOL_VERSION);
                 // node:fs reads nothing, and calls nothing, for 0 bytes.
                 if length == 0 {
+                    self.reply.push(wire::PROTOCOL_VERSION);
                     return Some(0);
                 }
+                if let Some(area) = area.filter(|a| a.len >= 2) {
+                    return self.read_into(fd, length, position, area);
+                }
+                self.reply.push(wire::PROTOCOL_VERSION);
                 self.reply.reserve(length);
                 let buf = self.reply.spare_capacity_mut().as_mut_ptr().cast();
                 // SAFETY: `buf` has room for `length` bytes (reserved above); `fd` is open.

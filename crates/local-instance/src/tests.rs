@@ -258,6 +258,22 @@ fn ask(i: &mut Instances, pid: u32, opcode: u32, payload: &[u8]) -> Option<(i64,
         Served::Pass => None,
         Served::Reply(status, reply) => Some((status, reply.to_vec())),
         Served::Later => panic!("opcode {opcode} finished later"),
+        Served::InPlace(..) => panic!("opcode {opcode} answered in place, with no area given"),
+    }
+}
+
+/// A read served into `area`: (status, the reply as the client sees it
+/// (the area's part, then what follows it), whether it was in place).
+fn read_into(i: &mut Instances, h: u64, length: u32, position: i64, area: &mut [u8]) -> (i64, Vec<u8>, bool) {
+    let at = ReplyArea { at: area.as_mut_ptr(), len: area.len() };
+    // SAFETY: `area` is a live, writable slice for the call.
+    match unsafe { i.serve_into(0, 1, 100, wire::READ, &req::read(h, length, position), Some(at)) } {
+        Served::InPlace(status, len, rest) => {
+            assert!(len <= area.len() && (rest.is_empty() || len == area.len()), "in place: {len} of {} then {}", area.len(), rest.len());
+            (status, [&area[..len], rest].concat(), true)
+        }
+        Served::Reply(status, reply) => (status, reply.to_vec(), false),
+        other => panic!("a read was {other:?}"),
     }
 }
 
@@ -489,4 +505,34 @@ fn remembered_directories_never_lead_out_and_see_changes_behind_the_service_with
     assert!(fd < 0);
     assert_eq!(nofollow, Err(-i64::from(errno())), "O_NOFOLLOW on a symlink fails as the kernel's open does");
     assert_eq!(names(&mut i, "/vol/gone/dir").unwrap(), Vec::<(u8, String)>::new(), "a listing through a symlink to a directory");
+}
+
+#[test]
+fn reads_land_in_the_clients_area_with_any_rest_after_it() {
+    let t = Tree::new("in-place");
+    let data: Vec<u8> = (0..10_000u32).map(|n| (n * 7 % 251) as u8).collect();
+    fs::write(t.0.join("root/data/big"), &data).unwrap();
+    let mut i = t.instances();
+    let h = open(&mut i, 100, "/vol/data/big", libc::O_RDONLY).unwrap();
+    let v = wire::PROTOCOL_VERSION;
+    let with_version = |d: &[u8]| [&[v][..], d].concat();
+    let mut area = vec![0xEEu8; 4096];
+
+    assert_eq!(read_into(&mut i, h, 100, 10, &mut area), (0, with_version(&data[10..110]), true), "a read that fits");
+    assert!(area[101..].iter().all(|&b| b == 0xEE), "nothing written past the reply");
+    assert_eq!(read_into(&mut i, h, 6000, 0, &mut area), (0, with_version(&data[..6000]), true), "the area full, the rest after it");
+    assert_eq!(read_into(&mut i, h, 6000, 9000, &mut area), (0, with_version(&data[9000..]), true), "a short read at the end");
+    assert_eq!(read_into(&mut i, h, 10, 10_000, &mut area), (0, vec![v], true), "at the end: nothing");
+    // At the handle's offset (-1): one readv, so the offset moves by all of it.
+    assert_eq!(read_into(&mut i, h, 5000, -1, &mut area), (0, with_version(&data[..5000]), true));
+    assert_eq!(read_into(&mut i, h, 10, -1, &mut area), (0, with_version(&data[5000..5010]), true), "the offset moved past the rest too");
+    assert_eq!(read_into(&mut i, h, 0, 0, &mut area), (0, vec![v], false), "0 bytes: no system call");
+    let mut tiny = [0xEEu8; 1];
+    assert_eq!(read_into(&mut i, h, 3, 0, &mut tiny), (0, with_version(&data[..3]), false), "an area with no room for data: the usual reply");
+    assert_eq!(tiny, [0xEE]);
+
+    let w = open(&mut i, 100, "/vol/data/big", libc::O_WRONLY).unwrap();
+    area.fill(0xEE);
+    assert_eq!(read_into(&mut i, w, 8, 0, &mut area), (-i64::from(libc::EBADF), vec![], false), "an error: no reply, in place or not");
+    assert_eq!(area[0], 0xEE, "the area untouched by a failed read");
 }

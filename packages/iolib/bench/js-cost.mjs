@@ -32,10 +32,10 @@ await once(service.stdout, 'data');
 // Canned replies, as views of one reply buffer (as the driver hands them out).
 const st = fs.statSync(base);
 const stat = Object.fromEntries(['dev', 'ino', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'size', 'blksize', 'blocks', 'atimeMs', 'mtimeMs', 'ctimeMs', 'birthtimeMs'].map((k) => [k, st[k]]));
-const replies = Buffer.alloc(4096);
+const replies = Buffer.alloc(16384);
 const canned = new Map();
 let at = 0;
-for (const [op, result] of [[Opcode.Stat, stat], [Opcode.Open, { fd: 2 ** 40 + 1 }], [Opcode.Write, { written: 4096 }], [Opcode.Close, {}]]) {
+for (const [op, result] of [[Opcode.Stat, stat], [Opcode.Open, { fd: 2 ** 40 + 1 }], [Opcode.Write, { written: 4096 }], [Opcode.Close, {}], [Opcode.Read, { data: Buffer.alloc(4096, 7) }]]) {
   const bytes = encodeResult(op, result);
   bytes.copy(replies, at);
   canned.set(op, { status: 0, data: replies.subarray(at, at + bytes.length) });
@@ -52,6 +52,8 @@ const lib = createIoLibrary({ mounts: { '/mnt/pool': `${endpoint}/local` } });
 const page = Buffer.alloc(4096);
 const paths = Array.from({ length: 100 }, (_, i) => `/data/f${i}`);
 const mounted = paths.map((p) => `/mnt/pool${p}`);
+const handle = client.openSync(paths[0], fs.constants.O_RDONLY);
+const fd = lib.openSync(mounted[0], 'r');
 const peers = {
   'stat: service client': (i) => client.statSync(paths[i % 100]),
   'stat: iolib': (i) => lib.statSync(mounted[i % 100]),
@@ -65,6 +67,8 @@ const peers = {
     lib.writeSync(fd, page, 0, 4096, 0);
     lib.closeSync(fd);
   },
+  'pread 4 KiB: service client': (i) => client.readSync(handle, page, 0, 4096, (i & 255) * 4096),
+  'pread 4 KiB: iolib': (i) => lib.readSync(fd, page, 0, 4096, (i & 255) * 4096),
 };
 
 const names = Object.keys(peers);

@@ -3,8 +3,8 @@
 // natively: the channel alone (a zero-byte read, which the service answers
 // without a system call), a stat as raw bytes on the channel, through the
 // service's client (encoding, decoding, errors) and through iolib (routing,
-// Stats), and open + close the same ways, beside node:fs on the kernel
-// path. Interleaved rounds, medians.
+// Stats), and open + close and a 4 KiB pread the same ways, beside node:fs
+// on the kernel path. Interleaved rounds, medians.
 //
 //   node packages/iolib/bench/layers.mjs      (after pnpm build)
 // Env: ROUNDS (default 7), MS (per trial, default 150)
@@ -45,6 +45,17 @@ const openRequests = inner.map((p) => encodeRequest(Opcode.Open, { path: `/local
 const handleOf = (reply) => decodeResult(Opcode.Open, reply.data).fd;
 const h = handleOf(front.callView(Opcode.Open, openRequests[0]));
 const read0 = encodeRequest(Opcode.Read, { fd: h, length: 0, position: 0 });
+// pread: 4 KiB at a position cycling through a 1 MiB file (in the page cache).
+const PREAD = 4096;
+const bigName = join('data', 'big');
+for (const d of ['service', 'kernel']) fs.writeFileSync(join(base, d, bigName), Buffer.alloc(1 << 20, 7));
+const at = (i) => (i % 256) * PREAD;
+const kernelFd = fs.openSync(join(base, 'kernel', bigName), 'r');
+const rawFd = handleOf(front.callView(Opcode.Open, encodeRequest(Opcode.Open, { path: `/local/${bigName}`, flags: fs.constants.O_RDONLY, mode: 0 })));
+const preadRequests = Array.from({ length: 256 }, (_, i) => encodeRequest(Opcode.Read, { fd: rawFd, length: PREAD, position: at(i) }));
+const clientFd = client.openSync(`/${bigName}`, fs.constants.O_RDONLY);
+const libFd = lib.openSync(`/mnt/pool/${bigName}`, 'r');
+const into = Buffer.alloc(PREAD);
 
 const peers = {
   'channel: 0-byte read (raw)': () => front.callView(Opcode.Read, read0),
@@ -57,6 +68,10 @@ const peers = {
   'open+close: raw requests': (i) => front.callView(Opcode.Close, encodeRequest(Opcode.Close, { fd: handleOf(front.callView(Opcode.Open, openRequests[n(i)])) })),
   'open+close: service client': (i) => client.closeSync(client.openSync(inner[n(i)], fs.constants.O_RDWR)),
   'open+close: iolib': (i) => lib.closeSync(lib.openSync(mounted[n(i)], 'r+')),
+  'pread 4 KiB: kernel': (i) => fs.readSync(kernelFd, into, 0, PREAD, at(i)),
+  'pread 4 KiB: raw request': (i) => front.callView(Opcode.Read, preadRequests[i % 256]),
+  'pread 4 KiB: service client': (i) => client.readSync(clientFd, into, 0, PREAD, at(i)),
+  'pread 4 KiB: iolib': (i) => lib.readSync(libFd, into, 0, PREAD, at(i)),
 };
 
 const by = Object.fromEntries(Object.keys(peers).map((k) => [k, []]));

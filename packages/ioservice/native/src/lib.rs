@@ -16,7 +16,7 @@ use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use polytropon_handles::Handles;
 use polytropon_ipc::{BackDriver, BackOptions, Geometry, Request, Waiter};
-use polytropon_local_instance::{Done, Instances, Limits, Served};
+use polytropon_local_instance::{Done, Instances, Limits, ReplyArea, Served};
 
 /// Longest a take answers requests natively before it returns to
 /// JavaScript, whose timers and reaping must run (as its serve loop yields
@@ -272,9 +272,23 @@ pub fn service_take(handle: u32, max: u32, spin_ns: f64, mut into: Uint8ArraySli
                         scratch
                     };
                     let (index, seq) = r.token();
-                    match local.serve(u64::from(index) << 32 | u64::from(seq), r.client, r.pid, r.opcode, payload) {
+                    // A read lands in the client's buffer straight from the
+                    // kernel (its request was copied out: `payload`).
+                    let area = if r.opcode == polytropon_local_instance::wire::READ && r.in_place == 0 {
+                        back.request_area(r.token()).map(|(at, len)| ReplyArea { at, len })
+                    } else {
+                        None
+                    };
+                    // SAFETY: the area is the request's data area in the
+                    // mapped channel, writable for its size until the
+                    // request is completed below; nothing here reads it.
+                    match unsafe { local.serve_into(u64::from(index) << 32 | u64::from(seq), r.client, r.pid, r.opcode, payload, area) } {
                         Served::Reply(status, reply) => {
                             back.complete(r.token(), status, reply);
+                            *served = served.wrapping_add(1);
+                        }
+                        Served::InPlace(status, len, rest) => {
+                            back.complete_in_place_then(r.token(), status, len, rest);
                             *served = served.wrapping_add(1);
                         }
                         Served::Later => *served = served.wrapping_add(1),
