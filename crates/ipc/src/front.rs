@@ -121,6 +121,48 @@ impl FrontDriver {
         self.finish_into(out, rest)
     }
 
+    /// [`FrontDriver::call`], with the reply copied straight out of the
+    /// channel, fragment by fragment, into two places: its first
+    /// `head.len()` bytes into `head` (a header), the rest into `body` (a
+    /// read's data, into the caller's own buffer), with no copy in between.
+    /// Returns the status and the reply's length. A reply longer than
+    /// `head` and `body` together is a protocol error (the caller said how
+    /// much it asked for); the driver stays usable.
+    pub fn call_split(&mut self, opcode: u32, payload: &[u8], head: &mut [u8], body: &mut [u8]) -> Result<(i64, usize), Error> {
+        if let Some(refused) = self.send(opcode, payload)? {
+            return Ok((refused, 0));
+        }
+        let mut at = 0;
+        loop {
+            let (status, flags) = self.wait()?;
+            let len = self.reply_len()?;
+            if at + len > head.len() + body.len() {
+                return Err(Error::Protocol(format!("a reply of more than {} bytes, {} were room", at + len, head.len() + body.len())));
+            }
+            let src = self.ch.data(self.index);
+            let to_head = head.len().saturating_sub(at).min(len);
+            let to_body = len - to_head;
+            // SAFETY: the source is the reply's `len` bytes in our buffer;
+            // `at + len` fits `head` then `body` (checked above), so each
+            // copy stays within its slice (bytes go to `body` only once
+            // `head` is full: `at + to_head >= head.len()` then). Plain
+            // copies: the caller reads the reply next, on this core.
+            unsafe {
+                if to_head > 0 {
+                    copy_raw(head.as_mut_ptr().add(at), src, to_head, Method::Smc);
+                }
+                if to_body > 0 {
+                    copy_raw(body.as_mut_ptr().add(at + to_head - head.len()), src.add(to_head), to_body, Method::Smc);
+                }
+            }
+            at += len;
+            if flags & RESP_MORE == 0 {
+                return Ok((status, at));
+            }
+            self.post(0, &[], REQ_CONTINUE)?;
+        }
+    }
+
     /// Posts a request in fragments of the buffer's size, each but the last
     /// acknowledged; `Some(status)` if the service refused it mid-way.
     fn send(&mut self, opcode: u32, payload: &[u8]) -> Result<Option<i64>, Error> {

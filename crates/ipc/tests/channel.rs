@@ -635,3 +635,29 @@ fn a_reply_begun_in_place_goes_on_in_fragments() {
     stop.store(true, Ordering::Relaxed);
     service.join().unwrap();
 }
+
+#[test]
+fn a_reply_split_into_a_header_and_the_callers_buffer_arrives_whole() {
+    let name = unique("split");
+    let service = Service::start(&name, geometry(4, 4096), Duration::ZERO);
+    let mut front = FrontDriver::attach(&name, FrontOptions::default()).unwrap();
+    for len in [0usize, 1, 5, 4095, 4096, 4097, 3 * 4096 + 17] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 11 % 249) as u8).collect();
+        let (want_status, want) = answer(9, &payload);
+        for head_len in [0usize, 1, 7, 4096] {
+            let head_len = head_len.min(len);
+            let (mut head, mut body) = (vec![0xEE; head_len], vec![0xEE; len - head_len + 3]);
+            let (status, n) = front.call_split(9, &payload, &mut head, &mut body).unwrap();
+            assert_eq!((status, n), (want_status, len), "{len} bytes, a head of {head_len}");
+            assert!(head == want[..head_len] && body[..len - head_len] == want[head_len..], "{len} bytes, a head of {head_len}: in order");
+            assert!(body[len - head_len..].iter().all(|&b| b == 0xEE), "nothing past the reply");
+        }
+        if len > 1 {
+            let (mut head, mut body) = (vec![0u8; 1], vec![0u8; len - 2]);
+            let err = front.call_split(9, &payload, &mut head, &mut body).unwrap_err();
+            assert_eq!(err.code(), "ERR_IPC_PROTOCOL", "a reply longer than its room: {err}");
+            check_call(&mut front, 4, &payload[..len / 2]);
+        }
+    }
+    service.stop();
+}

@@ -8,7 +8,7 @@
 // Async and sync calls go through two front drivers (a driver makes one
 // call at a time, and a sync call cannot wait behind an async one); the
 // service keeps handles per process, so both see the same handles.
-import { FrontDriver, Opcode, decodeResult, encodeRequest } from '@polytropon/ipc';
+import { FrontDriver, Opcode, PROTOCOL_VERSION, decodeResult, encodeRequest } from '@polytropon/ipc';
 import type { FrontDriverOptions, Message, Reply } from '@polytropon/ipc';
 import { FsError, checkHandle, checkIo, checkNumber, checkPath } from '@polytropon/libservice';
 import type { DirEntry, EntryType, Libservice, RenameOptions, StatFsRecord, StatRecord, SyncLibservice } from '@polytropon/libservice';
@@ -41,6 +41,8 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   #sync: FrontDriver | undefined;
   /** Where sync requests are encoded (a write's data up to its size; larger ones get a buffer of their own), made with the sync driver. */
   #scratch: Buffer | undefined;
+  /** A sync read's reply header (its version byte); the data goes to the caller's buffer. */
+  readonly #readHead = new Uint8Array(1);
   #detached = false;
 
   private constructor(endpoint: string, instance: string, options: FrontDriverOptions | undefined) {
@@ -228,8 +230,24 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   closeSync(handle: number): void {
     this.#sendSync(this.#close(handle));
   }
+  /**
+   * A read's reply (a version byte, then the data) is copied by the driver
+   * straight out of the channel: the byte into a header of the client's,
+   * the data into `buffer` (no reply buffer, no copy in between).
+   */
   readSync(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
-    return this.#sendSync(this.#read(handle, buffer, offset, length, position));
+    checkIo(buffer, offset, length, position);
+    const fd = checkHandle(handle);
+    if (this.#detached) throw new FsError('EBADF', 'read');
+    this.#sync ??= FrontDriver.attach(this.#endpoint, this.#options);
+    this.#scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+    const request = encodeRequest(Opcode.Read, { fd, length, position: position ?? -1 }, this.#scratch);
+    const into = new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length);
+    const reply = this.#sync.callSplit(Opcode.Read, request, this.#readHead, into);
+    if (reply.status < 0) throw new FsError(codeOf(-reply.status), 'read');
+    // An empty reply or another version: the error decoding it gives.
+    if (reply.length === 0 || this.#readHead[0] !== PROTOCOL_VERSION) decodeResult(Opcode.Read, Buffer.from(this.#readHead.subarray(0, reply.length)));
+    return reply.length - 1;
   }
   writeSync(handle: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
     return this.#sendSync(this.#write(handle, buffer, offset, length, position));

@@ -89,9 +89,28 @@ describe('FrontDriver and BackDriver', () => {
       const r = front.callView(2, payload);
       expect([len, r.status, r.data.length, r.data.equals(payload)]).toEqual([len, 2, len, true]);
     }
+    // callSplit: the reply's head into one place, the rest straight into
+    // another (fragments too), nothing written past it.
+    for (const len of [0, 1, 5, 64 * 1024, 64 * 1024 + 1, 3 * 64 * 1024 + 7]) {
+      const payload = Buffer.from(Array.from({ length: len }, (_, i) => (i * 7) % 251));
+      const head = Buffer.alloc(Math.min(3, len), 0xee);
+      const body = Buffer.alloc(len - head.length + 5, 0xee);
+      expect(front.callSplit(6, payload, head, body)).toEqual({ status: 6, length: len });
+      expect(Buffer.concat([head, body.subarray(0, len - head.length)]).equals(payload)).toBe(true);
+      expect(body.subarray(len - head.length).every((b) => b === 0xee)).toBe(true);
+    }
+    const room = Buffer.alloc(8);
+    expect(codeOf(() => front.callSplit(6, Buffer.alloc(20), room.subarray(0, 1), room.subarray(1)))).toBe('ERR_IPC_PROTOCOL');
+    expect(codeOf(() => front.callSplit(6, Buffer.alloc(4), room.subarray(0, 2), room.subarray(1)))).toBe('ERR_IPC_INVALID_ARGUMENT');
+    expect(front.call(5, Buffer.from('still usable')).data.toString()).toBe('still usable');
+    // A payload that lies where its reply goes is read before the reply lands.
+    room.write('abcdefgh');
+    expect(front.callSplit(6, room.subarray(2, 6), room.subarray(0, 1), room.subarray(1, 4))).toEqual({ status: 6, length: 4 });
+    expect(room.toString()).toBe('cdefefgh');
     front.detach();
     expect(codeOf(() => front.call(1))).toBe('ERR_IPC_DETACHED');
     expect(codeOf(() => front.callView(1))).toBe('ERR_IPC_DETACHED');
+    expect(codeOf(() => front.callSplit(1, undefined, Buffer.alloc(1), Buffer.alloc(1)))).toBe('ERR_IPC_DETACHED');
   });
 
   it('many client processes and worker threads, every reply matched to its request', async () => {

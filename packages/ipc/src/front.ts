@@ -79,13 +79,38 @@ export class FrontDriver {
     return this.#result(this.#call(opcode, payload), true);
   }
 
-  #call(opcode: number, payload: Uint8Array | undefined): number {
+  /**
+   * {@link call}, with the reply copied straight out of the channel into
+   * two places: its first `head.length` bytes into `head` (a header), the
+   * rest into `body`, the caller's own memory (a read's data: no copy in
+   * between, and no reply buffer). Returns the status and the reply's whole
+   * length. A reply longer than `head` and `body` together is
+   * ERR_IPC_PROTOCOL; `head` and `body` must not share memory.
+   */
+  callSplit(opcode: number, payload: Uint8Array | undefined, head: Uint8Array, body: Uint8Array): { status: number; length: number } {
+    const p = this.#syncPayload(opcode, payload);
+    if (!(head instanceof Uint8Array) || !(body instanceof Uint8Array)) throw new IpcError(IpcErrorCode.InvalidArgument, 'head and body must be Buffers or Uint8Arrays');
+    try {
+      const status = native.frontCallSplit(this.#handle, opcode, p, head, body, this.#len);
+      return { status, length: this.#len[0] as number };
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** A sync call's checks: its opcode, its payload, and that it can be made now. */
+  #syncPayload(opcode: number, payload: Uint8Array | undefined): Uint8Array {
     checkOpcode(opcode);
     if (this.#asyncCalls > 0) throw new IpcError(IpcErrorCode.Busy, 'an async call of this driver is in flight; await it first');
     const body = bytes(payload);
     if (servedHere.size !== 0 && servedHere.has(this.#endpoint)) {
       throw new IpcError(IpcErrorCode.SameThread, `this thread serves ${this.#endpoint} itself: a sync call would wait forever; use callAsync`);
     }
+    return body;
+  }
+
+  #call(opcode: number, payload: Uint8Array | undefined): number {
+    const body = this.#syncPayload(opcode, payload);
     // A payload in the reply buffer (a callView reply sent on) is copied
     // by the native call before the reply overwrites it.
     try {

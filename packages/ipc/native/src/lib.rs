@@ -90,6 +90,34 @@ pub fn front_call(handle: u32, opcode: u32, payload: Uint8ArraySlice, mut reply:
     front(handle, |front, pending| Ok(deliver(front.call_into(opcode, payload, reply, pending).map_err(to_napi)?, out)))
 }
 
+/// Sends a request and waits, copying the reply straight out of the channel
+/// into two places: its first `head.length` bytes into `head`, the rest into
+/// `body` (a read's data, into the caller's buffer: no copy between).
+/// `out[0]` = the reply's length. A reply longer than both is
+/// ERR_IPC_PROTOCOL. Returns the service's status.
+#[napi]
+pub fn front_call_split(handle: u32, opcode: u32, payload: Uint8ArraySlice, mut head: Uint8ArraySlice, mut body: Uint8ArraySlice, mut out: Float64ArraySlice) -> Result<f64> {
+    if overlaps(&head, &body) {
+        return Err(Error::new(Status::InvalidArg, "ERR_IPC_INVALID_ARGUMENT: a reply's head and body must not share memory".to_string()));
+    }
+    // A payload where the reply goes is copied out first.
+    let copied;
+    let payload: &[u8] = if overlaps(&payload, &head) || overlaps(&payload, &body) {
+        copied = payload.to_vec();
+        &copied
+    } else {
+        &payload
+    };
+    // SAFETY: the arrays are arguments of this synchronous call, alive and
+    // not otherwise borrowed while it runs; `head` and `body` are disjoint
+    // (checked above) and `payload` is disjoint from both (or a copy).
+    let (head, body, out) = unsafe { (head.as_mut(), body.as_mut(), out.as_mut()) };
+    front(handle, |front, pending| {
+        pending.clear();
+        Ok(deliver(front.call_split(opcode, payload, head, body).map_err(to_napi)?, out))
+    })
+}
+
 /// The reply of the last call, when it was longer than its reply buffer.
 #[napi]
 pub fn front_take_reply(handle: u32) -> Result<Buffer> {
