@@ -383,15 +383,19 @@ impl BackDriver {
         if client.in_flight != Some(seq) || self.ch.buffer(index).owner.load(Acquire) != client.owner {
             return false;
         }
-        client.in_flight = None;
         let room = self.ch.geo.buffer_size as usize;
         if data.len() <= room {
+            client.in_flight = None;
             self.write_reply(index, seq, status, data, 0);
-        } else {
-            // Only a reply larger than the buffer is kept, for the fragments.
-            self.send_reply_chunk(index, seq, status, data.to_vec(), 0);
+            return true;
         }
-        true
+        // Larger than the buffer: the first fragment straight from `data`,
+        // only the rest kept (a copy of the whole reply was a fresh
+        // allocation, page faults included, of every large reply).
+        // SAFETY: `room` bytes into the data area of this client's buffer,
+        // whose request is in flight (checked above).
+        unsafe { copy_raw(self.ch.data(index), data.as_ptr(), room, Method::Auto) };
+        self.complete_in_place_then(token, status, room, &data[room..])
     }
 
     /// The data area of a request in flight: `(start, buffer size)`. It holds

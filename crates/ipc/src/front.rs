@@ -201,10 +201,13 @@ impl FrontDriver {
         self.post(opcode, payload, 0)
     }
 
-    /// The reply to the request posted last, if it is there: never waits
-    /// for it (a reply in fragments is then collected to its end).
+    /// The reply to the request posted last, if it is there whole: never
+    /// waits. A reply in fragments is `None` too: collecting it means
+    /// waiting for the service to send each next fragment, which is
+    /// [`FrontDriver::finish`]'s to do, off a thread that must not block
+    /// (an event loop whose thread may be the service's own).
     pub fn poll(&mut self, reply: &mut Vec<u8>) -> Result<Option<i64>, Error> {
-        if !self.replied() {
+        if !self.replied_whole() {
             return Ok(None);
         }
         self.finish(reply).map(Some)
@@ -212,14 +215,16 @@ impl FrontDriver {
 
     /// [`FrontDriver::poll`] with [`FrontDriver::finish_into`]'s reply.
     pub fn poll_into(&mut self, out: &mut [u8], rest: &mut Vec<u8>) -> Result<Option<(i64, usize)>, Error> {
-        if !self.replied() {
+        if !self.replied_whole() {
             return Ok(None);
         }
         self.finish_into(out, rest).map(Some)
     }
 
-    fn replied(&self) -> bool {
-        self.ch.buffer(self.index).done_seq.load(Acquire) == self.seq
+    /// Whether the reply is there and is all in one fragment.
+    fn replied_whole(&self) -> bool {
+        let b = self.ch.buffer(self.index);
+        b.done_seq.load(Acquire) == self.seq && b.resp_flags.load(Relaxed) & RESP_MORE == 0
     }
 
     /// Waits for the reply to the request posted last; it replaces `reply`'s contents.

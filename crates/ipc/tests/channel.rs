@@ -632,6 +632,23 @@ fn a_reply_begun_in_place_goes_on_in_fragments() {
         assert_eq!(status, want as i64);
         assert!(reply == pattern(want), "a reply of {want} bytes arrived whole and in order");
     }
+    // Polled, a reply in fragments is left to `finish`: collecting it would
+    // wait for the service (on an event loop that may be the service's own
+    // thread, forever).
+    let want = 3 * room + 5;
+    front.start(3, &(want as u32).to_le_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let (mut out, mut rest) = (vec![0u8; 16], vec![]);
+    assert_eq!(front.poll_into(&mut out, &mut rest).unwrap(), None, "a fragmented reply is not polled");
+    assert_eq!(front.finish_into(&mut out, &mut rest).unwrap(), (want as i64, want));
+    assert!(rest == pattern(want));
+    front.start(3, &5u32.to_le_bytes()).unwrap();
+    let (status, n) = loop {
+        if let Some(r) = front.poll_into(&mut out, &mut rest).unwrap() {
+            break r;
+        }
+    };
+    assert!((status, n) == (5, 5) && out[..5] == pattern(5)[..], "a whole reply is");
     stop.store(true, Ordering::Relaxed);
     service.join().unwrap();
 }

@@ -25,8 +25,13 @@ export interface Request {
   readonly payload: Buffer;
 }
 
-/** What a handler returns: a status (by convention `-errno` on failure) and reply bytes. */
-export type HandlerResult = { status: number; data?: Uint8Array };
+/**
+ * What a handler returns: a status (by convention `-errno` on failure) and
+ * reply bytes. `release`, if given, is called once the reply has been
+ * copied into the channel (or the client is gone): a handler may then reuse
+ * the memory `data` lies in (a pool of read buffers, say).
+ */
+export type HandlerResult = { status: number; data?: Uint8Array; release?: () => void };
 
 /** Options of {@link BackDriver.serve}. */
 export interface ServeOptions {
@@ -223,6 +228,7 @@ export class BackDriver {
       try {
         if (!this.#stop) this.complete(req, r);
       } finally {
+        r.release?.();
         // Its payload view may be overwritten from now on.
         const inbox = (req as Request & { [INBOX]?: Inbox })[INBOX];
         if (inbox) this.#answered(inbox);

@@ -175,6 +175,43 @@ describe('FrontDriver and BackDriver', () => {
     for (const f of fronts) f.detach();
   });
 
+  it('releases the memory of a reply once it is in the channel, and only then', async () => {
+    // A handler answering from a pool of buffers: each is given back by
+    // `release` after its reply was copied out, so a buffer reused at once
+    // by the next request never spoils an earlier reply.
+    const name = endpoint('release');
+    const back = BackDriver.create(name, { buffers: 16, bufferSize: 64 * 1024 });
+    backs.push(back);
+    const pool: Buffer[] = [];
+    let released = 0;
+    let inUse = 0;
+    void back.serve((req) => {
+      const buf = pool.pop() ?? Buffer.alloc(70_000);
+      inUse++;
+      const len = req.opcode === 2 ? 70_000 : req.payload.length;
+      buf.fill(req.payload[0] ?? 0, 0, len);
+      const release = () => {
+        inUse--;
+        released++;
+        buf.fill(0xff); // spoil it: a reply copied out after this would show
+        pool.push(buf);
+      };
+      const r = { status: req.opcode, data: buf.subarray(0, len), release };
+      return req.opcode === 3 ? new Promise((res) => setTimeout(() => res(r), 1)) : r;
+    });
+    const front = FrontDriver.attach(name);
+    for (let i = 0; i < 60; i++) {
+      const op = (i % 3) + 1;
+      const byte = i % 200;
+      const r = await front.callAsync(op, op === 3 ? Buffer.from([byte, 1]) : Buffer.from([byte, 1, 2]));
+      expect(r.status).toBe(op);
+      expect(r.data.length).toBe(op === 2 ? 70_000 : op === 3 ? 2 : 3);
+      expect(r.data.every((b) => b === byte), `reply ${i}`).toBe(true);
+    }
+    expect([released, inUse]).toEqual([60, 0]);
+    front.detach();
+  });
+
   it('a killed client is reported gone and its buffer reused', async () => {
     const name = endpoint('reap');
     const back = BackDriver.create(name, { buffers: 1, bufferSize: 4096 });
