@@ -129,6 +129,12 @@ unsafe impl Send for Lcrq {}
 // SAFETY: as above.
 unsafe impl Sync for Lcrq {}
 
+impl Default for Lcrq {
+    fn default() -> Lcrq {
+        Lcrq::new()
+    }
+}
+
 impl Lcrq {
     pub fn new() -> Lcrq {
         let first = Box::into_raw(Crq::new());

@@ -51,7 +51,7 @@ fn a_child_reads_and_writes_its_parent() {
 #[test]
 fn another_users_process_is_refused_with_a_permission_error() {
     let parent = std::process::id() as i32;
-    let secret = vec![1u8; 64];
+    let secret = [1u8; 64];
     let addr = secret.as_ptr() as usize;
     let code = in_child(|| {
         // Become another user (as root: nobody; otherwise the parent is
