@@ -23,9 +23,7 @@ use std::time::Instant;
 
 use polytropon_bench_support::{env, is_probe, median, pin, pingpong_ns, unpin};
 use polytropon_shm::Segment;
-use polytropon_smo_copy::{
-    cma_read, copy_raw, copy_raw_prefetching, Method, VectorUnit, AUTO_STREAMING_MIN,
-};
+use polytropon_smo_copy::{cma_read, copy_raw, copy_raw_prefetching, Method, VectorUnit, AUTO_STREAMING_MIN};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Peer {
@@ -200,10 +198,7 @@ fn trial(peer: Peer, size: usize, slots: usize, messages: usize, region: usize) 
     });
     let mut children = Children(vec![(producer, false)]);
     children.wait_for(flag(&seg, READY_PRODUCER), 1);
-    let (producer_pid, src_addr) = (
-        producer,
-        flag(&seg, SRC_ADDR).load(Ordering::Relaxed) as usize,
-    );
+    let (producer_pid, src_addr) = (producer, flag(&seg, SRC_ADDR).load(Ordering::Relaxed) as usize);
     let consumer = spawn(1, || {
         let mut dst = vec![1u8; chunks * size];
         prefault(slot(0), slots * slot_len, false);
@@ -277,18 +272,10 @@ fn stream_ceiling(mb: usize) -> f64 {
                 for i in 0..reps {
                     let at = (i * BLOCK) % REGION;
                     // SAFETY: both ranges lie within their vectors and are disjoint.
-                    unsafe {
-                        copy_raw(
-                            dst.as_mut_ptr().add(at),
-                            src.as_ptr().add(at),
-                            BLOCK,
-                            Method::Smo,
-                        )
-                    };
+                    unsafe { copy_raw(dst.as_mut_ptr().add(at), src.as_ptr().add(at), BLOCK, Method::Smo) };
                 }
                 std::hint::black_box(&dst);
-                flag(seg, ELAPSED_NS + cpu)
-                    .store(t0.elapsed().as_nanos() as u64, Ordering::Release);
+                flag(seg, ELAPSED_NS + cpu).store(t0.elapsed().as_nanos() as u64, Ordering::Release);
             }),
             false,
         ));
@@ -297,11 +284,7 @@ fn stream_ceiling(mb: usize) -> f64 {
     children.wait_for(flag(&seg, 1), 1);
     flag(&seg, GO).store(1, Ordering::Release);
     children.reap(0);
-    let rate = |cpu: usize| {
-        (BLOCK * reps) as f64
-            / (flag(&seg, ELAPSED_NS + cpu).load(Ordering::Acquire) as f64 / 1e9)
-            / 1e9
-    };
+    let rate = |cpu: usize| (BLOCK * reps) as f64 / (flag(&seg, ELAPSED_NS + cpu).load(Ordering::Acquire) as f64 / 1e9) / 1e9;
     (rate(0) + rate(1)) / 2.0
 }
 
@@ -329,10 +312,7 @@ fn main() {
     let ws: usize = env::<usize>("SMO_BENCH_WS_MB", 256) << 20;
     if let Ok(list) = std::env::var("SMO_BENCH_PREFETCH") {
         // The prefetch study: SMO with several prefetch distances, cold.
-        let steps: Vec<usize> = list
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
+        let steps: Vec<usize> = list.split(',').filter_map(|s| s.trim().parse().ok()).collect();
         println!("\n## prefetch distance (steps of 128 bytes ahead), cold; GB/s medians, ratio to 1 step");
         for &size in &sizes {
             let messages = ((mb << 20) / size).max(64);
@@ -340,26 +320,14 @@ fn main() {
             for r in 0..rounds {
                 for k in 0..steps.len() {
                     let p = (r + k) % steps.len();
-                    gbs[p].push(trial(
-                        Peer::SmoAhead(steps[p]),
-                        size,
-                        2,
-                        messages,
-                        ws / size * size,
-                    ));
+                    gbs[p].push(trial(Peer::SmoAhead(steps[p]), size, 2, messages, ws / size * size));
                 }
             }
             let base = gbs[0].clone();
             let row: Vec<String> = steps
                 .iter()
                 .zip(&gbs)
-                .map(|(k, g)| {
-                    format!(
-                        "{k}: {:.2} ({:.2}x)",
-                        median(g.clone()),
-                        median(g.iter().zip(&base).map(|(a, b)| a / b).collect())
-                    )
-                })
+                .map(|(k, g)| format!("{k}: {:.2} ({:.2}x)", median(g.clone()), median(g.iter().zip(&base).map(|(a, b)| a / b).collect())))
                 .collect();
             println!("{:>6} KiB  {}", size >> 10, row.join("  "));
         }
@@ -376,25 +344,15 @@ fn main() {
     // Ratios are medians of per-round ratios: the peers of one round ran
     // back to back, so the VM's placement changes cancel out of them.
     let paired = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(x, y)| x / y).collect());
-    for (tag, cold, ring, what) in modes
-        .into_iter()
-        .filter(|m| only.split(',').any(|o| o == m.0))
-    {
+    for (tag, cold, ring, what) in modes.into_iter().filter(|m| only.split(',').any(|o| o == m.0)) {
         println!("\n## {tag}: {what}");
-        println!(
-            "{:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}",
-            "size", "smo", "smc", "cma", "auto", "smo/smc", "smo/cma", "auto/smc"
-        );
+        println!("{:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}", "size", "smo", "smc", "cma", "auto", "smo/smc", "smo/cma", "auto/smc");
         for &size in &sizes {
             // At least 64 messages, so that filling and draining the
             // pipeline (one message's copy each) stays under 2% of a trial.
             let messages = ((mb << 20) / size).max(64);
             let region = if cold { ws / size * size } else { size };
-            let slots = if ring {
-                ((64 << 20) / size).clamp(2, 64)
-            } else {
-                2
-            };
+            let slots = if ring { ((64 << 20) / size).clamp(2, 64) } else { 2 };
             let mut gbs: Vec<Vec<f64>> = vec![vec![]; PEERS.len()];
             let mut limits = (vec![], vec![], vec![]);
             for r in 0..rounds {
@@ -409,8 +367,7 @@ fn main() {
                 }
             }
             let (smo, smc, cma, auto) = (&gbs[0], &gbs[1], &gbs[2], &gbs[3]);
-            let (smo_smc, smo_cma, auto_smc) =
-                (paired(smo, smc), paired(smo, cma), paired(auto, smc));
+            let (smo_smc, smo_cma, auto_smc) = (paired(smo, smc), paired(smo, cma), paired(auto, smc));
             println!(
                 "{:>6} KiB {:>8.2} {:>8.2} {:>8.2} {:>8.2} {smo_smc:>9.2} {smo_cma:>9.2} {auto_smc:>9.2}",
                 size >> 10,
@@ -419,44 +376,18 @@ fn main() {
                 median(cma.clone()),
                 median(auto.clone()),
             );
-            let primary = if tag == "cold" {
-                ""
-            } else {
-                "(not a goal's setting) "
-            };
+            let primary = if tag == "cold" { "" } else { "(not a goal's setting) " };
             if size >= 1 << 20 && cold {
-                verdicts.push((
-                    format!(
-                        "{primary}{tag} {} KiB: SMO >= 1.7x SMC ({smo_smc:.2})",
-                        size >> 10
-                    ),
-                    smo_smc >= 1.7,
-                ));
-                verdicts.push((
-                    format!(
-                        "{primary}{tag} {} KiB: SMO >= 1.3x CMA ({smo_cma:.2})",
-                        size >> 10
-                    ),
-                    smo_cma >= 1.3,
-                ));
+                verdicts.push((format!("{primary}{tag} {} KiB: SMO >= 1.7x SMC ({smo_smc:.2})", size >> 10), smo_smc >= 1.7));
+                verdicts.push((format!("{primary}{tag} {} KiB: SMO >= 1.3x CMA ({smo_cma:.2})", size >> 10), smo_cma >= 1.3));
             }
             if size >= AUTO_STREAMING_MIN {
                 // Auto streams here: a real comparison. Below, auto runs the
                 // very code SMC runs, and a difference is noise.
-                verdicts.push((
-                    format!(
-                        "{primary}{tag} {} KiB: auto not slower than SMC ({auto_smc:.2})",
-                        size >> 10
-                    ),
-                    auto_smc >= 0.95,
-                ));
+                verdicts.push((format!("{primary}{tag} {} KiB: auto not slower than SMC ({auto_smc:.2})", size >> 10), auto_smc >= 0.95));
             }
             if size == 16 << 20 && tag == "cold" {
-                let (lim, hot, ceiling) = (
-                    median(limits.0.clone()),
-                    median(limits.1.clone()),
-                    median(limits.2.clone()),
-                );
+                let (lim, hot, ceiling) = (median(limits.0.clone()), median(limits.1.clone()), median(limits.2.clone()));
                 let share = paired(smo, &limits.0);
                 println!(
                     "# memory limit: one thread memcpy of 16 MiB blocks, from memory: {lim:.2} GB/s (the same block again and again: {hot:.2}); SMO at 16 MiB is {:.0}% of it",
@@ -467,13 +398,7 @@ fn main() {
                     paired(smo, &limits.2) * 100.0,
                     ceiling / 1.7
                 );
-                verdicts.push((
-                    format!(
-                        "cold 16 MiB: SMO within 25% of the memory limit ({:.0}%)",
-                        share * 100.0
-                    ),
-                    share >= 0.75,
-                ));
+                verdicts.push((format!("cold 16 MiB: SMO within 25% of the memory limit ({:.0}%)", share * 100.0), share >= 0.75));
             }
         }
     }

@@ -18,28 +18,14 @@ type Syscall = unsafe extern "C" fn(
 
 /// Reads `dst.len()` bytes at `remote_addr` in process `pid` into `dst`.
 pub fn cma_read(pid: i32, remote_addr: usize, dst: &mut [u8]) -> Result<(), Error> {
-    transfer(
-        "process_vm_readv",
-        libc::process_vm_readv,
-        pid,
-        remote_addr,
-        dst.as_mut_ptr(),
-        dst.len(),
-    )
+    transfer("process_vm_readv", libc::process_vm_readv, pid, remote_addr, dst.as_mut_ptr(), dst.len())
 }
 
 /// Writes `src` at `remote_addr` in process `pid`.
 pub fn cma_write(pid: i32, remote_addr: usize, src: &[u8]) -> Result<(), Error> {
     // The local iovec of process_vm_writev is only read from; the cast to
     // *mut is the C signature's, not a write.
-    transfer(
-        "process_vm_writev",
-        libc::process_vm_writev,
-        pid,
-        remote_addr,
-        src.as_ptr().cast_mut(),
-        src.len(),
-    )
+    transfer("process_vm_writev", libc::process_vm_writev, pid, remote_addr, src.as_ptr().cast_mut(), src.len())
 }
 
 fn transfer(
@@ -50,13 +36,7 @@ fn transfer(
     local: *mut u8,
     len: usize,
 ) -> Result<(), Error> {
-    let fail = |errno| {
-        Err(Error::Cma {
-            syscall,
-            errno,
-            pid,
-        })
-    };
+    let fail = |errno| Err(Error::Cma { syscall, errno, pid });
     if pid <= 0 {
         // pid 0 or negative would name no single process; the kernel says ESRCH.
         return fail(libc::ESRCH);
@@ -74,17 +54,12 @@ fn transfer(
             iov_base: unsafe { local.add(done) }.cast(),
             iov_len: len - done,
         };
-        let remote_iov = libc::iovec {
-            iov_base: (remote_addr + done) as *mut libc::c_void,
-            iov_len: len - done,
-        };
+        let remote_iov = libc::iovec { iov_base: (remote_addr + done) as *mut libc::c_void, iov_len: len - done };
         // SAFETY: the local iovec describes (part of) a live slice of this
         // process; the remote one is checked by the kernel against the peer.
         let n = unsafe { call(pid, &local_iov, 1, &remote_iov, 1, 0) };
         if n < 0 {
-            let errno = std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO);
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
             if errno == libc::EINTR {
                 continue;
             }

@@ -59,12 +59,7 @@ pub enum VectorUnit {
 
 impl VectorUnit {
     /// Every unit, narrowest first.
-    pub const ALL: [VectorUnit; 4] = [
-        VectorUnit::Portable,
-        VectorUnit::Sse2,
-        VectorUnit::Avx2,
-        VectorUnit::Avx512,
-    ];
+    pub const ALL: [VectorUnit; 4] = [VectorUnit::Portable, VectorUnit::Sse2, VectorUnit::Avx2, VectorUnit::Avx512];
 
     /// Whether this CPU can run the unit's kernel.
     pub fn is_supported(self) -> bool {
@@ -155,17 +150,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Unsupported(u) => write!(
-                f,
-                "this CPU has no {} unit; supported: {:?}",
-                u.name(),
-                VectorUnit::supported()
-            ),
-            Error::Cma {
-                syscall,
-                errno,
-                pid,
-            } => {
+            Error::Unsupported(u) => write!(f, "this CPU has no {} unit; supported: {:?}", u.name(), VectorUnit::supported()),
+            Error::Cma { syscall, errno, pid } => {
                 let os = std::io::Error::from_raw_os_error(*errno);
                 write!(f, "{syscall} with process {pid} failed: {os}")?;
                 if matches!(*errno, libc::EPERM | libc::EACCES) {
@@ -189,11 +175,7 @@ impl std::error::Error for Error {}
 /// # Panics
 /// If the lengths differ, as `<[u8]>::copy_from_slice` does.
 pub fn copy(dst: &mut [u8], src: &[u8], method: Method) {
-    assert_eq!(
-        dst.len(),
-        src.len(),
-        "copy: destination and source lengths differ"
-    );
+    assert_eq!(dst.len(), src.len(), "copy: destination and source lengths differ");
     // SAFETY: two valid slices of equal length; a &mut and a & cannot overlap.
     unsafe { copy_raw(dst.as_mut_ptr(), src.as_ptr(), src.len(), method) }
 }
@@ -203,11 +185,7 @@ pub fn copy(dst: &mut [u8], src: &[u8], method: Method) {
 /// # Panics
 /// If the lengths differ.
 pub fn copy_with(dst: &mut [u8], src: &[u8], unit: VectorUnit) -> Result<(), Error> {
-    assert_eq!(
-        dst.len(),
-        src.len(),
-        "copy_with: destination and source lengths differ"
-    );
+    assert_eq!(dst.len(), src.len(), "copy_with: destination and source lengths differ");
     // SAFETY: as in `copy`.
     unsafe { copy_raw_with(dst.as_mut_ptr(), src.as_ptr(), src.len(), unit) }
 }
@@ -240,12 +218,7 @@ pub unsafe fn copy_raw(dst: *mut u8, src: *const u8, len: usize, method: Method)
 ///
 /// # Safety
 /// As [`copy_raw`].
-pub unsafe fn copy_raw_with(
-    dst: *mut u8,
-    src: *const u8,
-    len: usize,
-    unit: VectorUnit,
-) -> Result<(), Error> {
+pub unsafe fn copy_raw_with(dst: *mut u8, src: *const u8, len: usize, unit: VectorUnit) -> Result<(), Error> {
     if !unit.is_supported() {
         return Err(Error::Unsupported(unit));
     }
@@ -295,9 +268,6 @@ mod tests {
     fn portable_is_always_supported_and_best_is_supported() {
         assert!(VectorUnit::Portable.is_supported());
         assert!(VectorUnit::best().is_supported());
-        assert_eq!(
-            VectorUnit::supported().last().copied(),
-            Some(VectorUnit::best())
-        );
+        assert_eq!(VectorUnit::supported().last().copied(), Some(VectorUnit::best()));
     }
 }

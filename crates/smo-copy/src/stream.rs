@@ -41,11 +41,7 @@ pub(crate) fn best() -> VectorUnit {
     static BEST: AtomicU8 = AtomicU8::new(0);
     match BEST.load(Ordering::Relaxed) {
         0 => {
-            let unit = VectorUnit::ALL
-                .into_iter()
-                .rev()
-                .find(|u| is_supported(*u))
-                .unwrap_or(VectorUnit::Portable);
+            let unit = VectorUnit::ALL.into_iter().rev().find(|u| is_supported(*u)).unwrap_or(VectorUnit::Portable);
             let index = VectorUnit::ALL.iter().position(|u| *u == unit).unwrap_or(0);
             BEST.store(index as u8 + 1, Ordering::Relaxed);
             unit
@@ -59,13 +55,7 @@ pub(crate) fn best() -> VectorUnit {
 /// # Safety
 /// `src` valid for reads and `dst` for writes of `len` bytes, not
 /// overlapping; `unit` supported by this CPU.
-pub(crate) unsafe fn copy(
-    unit: VectorUnit,
-    dst: *mut u8,
-    src: *const u8,
-    len: usize,
-    ahead: usize,
-) {
+pub(crate) unsafe fn copy(unit: VectorUnit, dst: *mut u8, src: *const u8, len: usize, ahead: usize) {
     if len < MIN_STREAM || unit == VectorUnit::Portable {
         // SAFETY: the caller's contract.
         unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
@@ -143,25 +133,7 @@ mod x86 {
         };
     }
 
-    streaming_body!(
-        body_sse2,
-        "sse2",
-        __m128i,
-        _mm_loadu_si128,
-        _mm_stream_si128
-    );
-    streaming_body!(
-        body_avx2,
-        "avx2",
-        __m256i,
-        _mm256_loadu_si256,
-        _mm256_stream_si256
-    );
-    streaming_body!(
-        body_avx512,
-        "avx512f",
-        __m512i,
-        _mm512_loadu_si512,
-        _mm512_stream_si512
-    );
+    streaming_body!(body_sse2, "sse2", __m128i, _mm_loadu_si128, _mm_stream_si128);
+    streaming_body!(body_avx2, "avx2", __m256i, _mm256_loadu_si256, _mm256_stream_si256);
+    streaming_body!(body_avx512, "avx512f", __m512i, _mm512_loadu_si512, _mm512_stream_si512);
 }

@@ -59,9 +59,7 @@ fn another_users_process_is_refused_with_a_permission_error() {
         // SAFETY: plain syscalls.
         let target = unsafe {
             if libc::geteuid() == 0 {
-                if libc::setresgid(65534, 65534, 65534) != 0
-                    || libc::setresuid(65534, 65534, 65534) != 0
-                {
+                if libc::setresgid(65534, 65534, 65534) != 0 || libc::setresuid(65534, 65534, 65534) != 0 {
                     return 10;
                 }
                 parent
@@ -76,24 +74,12 @@ fn another_users_process_is_refused_with_a_permission_error() {
             Err(_) => 12,
         }
     });
-    assert_eq!(
-        code, 0,
-        "expected ERR_SMO_CMA_PERMISSION (child code {code})"
-    );
+    assert_eq!(code, 0, "expected ERR_SMO_CMA_PERMISSION (child code {code})");
 }
 
 #[test]
 fn the_permission_error_says_what_would_allow_it() {
-    let e = polytropon_smo_copy::Error::Cma {
-        syscall: "process_vm_readv",
-        errno: libc::EPERM,
-        pid: 42,
-    };
+    let e = polytropon_smo_copy::Error::Cma { syscall: "process_vm_readv", errno: libc::EPERM, pid: 42 };
     let text = e.to_string();
-    assert!(
-        text.contains("process 42")
-            && text.contains("ptrace_scope")
-            && text.contains("CAP_SYS_PTRACE"),
-        "{text}"
-    );
+    assert!(text.contains("process 42") && text.contains("ptrace_scope") && text.contains("CAP_SYS_PTRACE"), "{text}");
 }

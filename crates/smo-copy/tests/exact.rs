@@ -42,18 +42,10 @@ fn check_all_paths(len: usize, src_off: usize, dst_off: usize, seed: u64) {
         let copied = &buf[GUARD + dst_off..GUARD + dst_off + len];
         if copied != want {
             let at = copied.iter().zip(want).position(|(a, b)| a != b).unwrap();
-            panic!(
-                "path {i}: len {len} src_off {src_off} dst_off {dst_off}: first wrong byte at {at}"
-            );
+            panic!("path {i}: len {len} src_off {src_off} dst_off {dst_off}: first wrong byte at {at}");
         }
-        assert!(
-            buf[..GUARD + dst_off].iter().all(|b| *b == CANARY),
-            "path {i}: wrote before the destination"
-        );
-        assert!(
-            buf[GUARD + dst_off + len..].iter().all(|b| *b == CANARY),
-            "path {i}: wrote past the destination"
-        );
+        assert!(buf[..GUARD + dst_off].iter().all(|b| *b == CANARY), "path {i}: wrote before the destination");
+        assert!(buf[GUARD + dst_off + len..].iter().all(|b| *b == CANARY), "path {i}: wrote past the destination");
     }
 }
 
@@ -70,12 +62,7 @@ fn every_alignment_pair_at_a_few_lengths() {
     for len in [511, 512, 513, 1000, 4096 + 63] {
         for src_off in 0..64 {
             for dst_off in 0..64 {
-                check_all_paths(
-                    len,
-                    src_off,
-                    dst_off,
-                    (len * 4096 + src_off * 64 + dst_off) as u64,
-                );
+                check_all_paths(len, src_off, dst_off, (len * 4096 + src_off * 64 + dst_off) as u64);
             }
         }
     }
@@ -83,12 +70,7 @@ fn every_alignment_pair_at_a_few_lengths() {
 
 #[test]
 fn large_copies_up_to_64_mib() {
-    for (len, src_off, dst_off) in [
-        (64 << 20, 0, 0),
-        ((64 << 20) - 1, 3, 61),
-        ((16 << 20) + 4097, 17, 1),
-        (1 << 20, 63, 63),
-    ] {
+    for (len, src_off, dst_off) in [(64 << 20, 0, 0), ((64 << 20) - 1, 3, 61), ((16 << 20) + 4097, 17, 1), (1 << 20, 63, 63)] {
         check_all_paths(len, src_off, dst_off, len as u64);
     }
 }
