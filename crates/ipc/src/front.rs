@@ -132,19 +132,16 @@ impl FrontDriver {
         if let Some(refused) = self.send(opcode, payload)? {
             return Ok((refused, 0));
         }
-        let mut at = 0;
-        loop {
-            let (status, flags) = self.wait()?;
-            let len = self.reply_len()?;
-            if at + len > head.len() + body.len() {
-                return Err(Error::Protocol(format!("a reply of more than {} bytes, {} were room", at + len, head.len() + body.len())));
+        let (mut at, room) = (0, head.len() + body.len());
+        let status = self.fragments(|src, len| {
+            if at + len > room {
+                return Err(Error::Protocol(format!("a reply of more than {} bytes, {room} were room", at + len)));
             }
-            let src = self.ch.data(self.index);
             let to_head = head.len().saturating_sub(at).min(len);
             let to_body = len - to_head;
-            // SAFETY: the source is the reply's `len` bytes in our buffer;
-            // `at + len` fits `head` then `body` (checked above), so each
-            // copy stays within its slice (bytes go to `body` only once
+            // SAFETY: the source is the fragment's `len` bytes in our
+            // buffer; `at + len` fits `head` then `body` (checked above), so
+            // each copy stays within its slice (bytes go to `body` only once
             // `head` is full: `at + to_head >= head.len()` then). Plain
             // copies: the caller reads the reply next, on this core.
             unsafe {
@@ -156,11 +153,9 @@ impl FrontDriver {
                 }
             }
             at += len;
-            if flags & RESP_MORE == 0 {
-                return Ok((status, at));
-            }
-            self.post(0, &[], REQ_CONTINUE)?;
-        }
+            Ok(())
+        })?;
+        Ok((status, at))
     }
 
     /// Posts a request in fragments of the buffer's size, each but the last
@@ -262,9 +257,20 @@ impl FrontDriver {
     /// Appends the reply's fragments to `reply`, from the next one the
     /// service sends to the last; returns the status.
     fn collect(&mut self, reply: &mut Vec<u8>) -> Result<i64, Error> {
+        self.fragments(|src, len| {
+            // SAFETY: the fragment's `len` bytes in our buffer.
+            unsafe { append(reply, src, len) };
+            Ok(())
+        })
+    }
+
+    /// Hands each of the reply's fragments (where it starts in our buffer,
+    /// its length), from the next one the service sends to the last, to
+    /// `take`, asking for the next while there is more; returns the status.
+    fn fragments(&mut self, mut take: impl FnMut(*const u8, usize) -> Result<(), Error>) -> Result<i64, Error> {
         loop {
             let (status, flags) = self.wait()?;
-            self.read_reply(reply)?;
+            take(self.ch.data(self.index), self.reply_len()?)?;
             if flags & RESP_MORE == 0 {
                 return Ok(status);
             }
@@ -402,17 +408,25 @@ impl FrontDriver {
     }
 
     fn read_reply(&self, reply: &mut Vec<u8>) -> Result<(), Error> {
-        let len = self.reply_len()?;
-        let at = reply.len();
-        reply.reserve(len);
-        // SAFETY: `reply` has room for len more bytes (reserved), which the
-        // copy initialises before set_len; the source is inside our buffer.
-        unsafe {
-            // Plain copy: the caller reads its reply next, on this core.
-            copy_raw(reply.as_mut_ptr().add(at), self.ch.data(self.index), len, Method::Smc);
-            reply.set_len(at + len);
-        }
+        // SAFETY: the reply's bytes in our buffer.
+        unsafe { append(reply, self.ch.data(self.index), self.reply_len()?) };
         Ok(())
+    }
+}
+
+/// Appends `len` bytes from `src` to `reply`.
+///
+/// # Safety
+/// `src` is valid for reads of `len` bytes (a reply in the channel).
+unsafe fn append(reply: &mut Vec<u8>, src: *const u8, len: usize) {
+    let at = reply.len();
+    reply.reserve(len);
+    // SAFETY: `reply` has room for len more bytes (reserved), which the
+    // copy initialises before set_len; `src` as the caller promises.
+    unsafe {
+        // Plain copy: the caller reads its reply next, on this core.
+        copy_raw(reply.as_mut_ptr().add(at), src, len, Method::Smc);
+        reply.set_len(at + len);
     }
 }
 

@@ -549,34 +549,53 @@ impl Instances {
         Some(())
     }
 
-    /// A read into the client's reply area: the version byte, then as much
-    /// of the data as fits, the rest (if any) into `reply`, in one
-    /// `preadv` (`readv` at the file's offset), as atomic as the one
-    /// `pread` it replaces.
-    fn read_into(&mut self, fd: RawFd, length: usize, position: i64, area: ReplyArea) -> Outcome {
-        let first = length.min(area.len - 1);
+    /// A read's reply: the version byte, then the data. With a reply area
+    /// of room for more than the version byte they go there as far as it
+    /// reaches (then [`Served::InPlace`]), the rest into `reply`; without one,
+    /// all into `reply`. One `preadv` (`readv` at the file's offset) either
+    /// way, as atomic as a single `pread`.
+    fn read(&mut self, fd: RawFd, length: usize, position: i64, area: Option<ReplyArea>) -> Outcome {
+        let area = area.filter(|a| a.len >= 2);
+        let first = area.map_or(0, |a| length.min(a.len - 1));
+        if area.is_none() {
+            self.reply.push(wire::PROTOCOL_VERSION);
+        }
         let rest = length - first;
         self.reply.reserve(rest);
+        let kept = self.reply.len();
         let iov = [
-            // SAFETY (of the add): area.len >= 2, so the data starts inside it.
-            libc::iovec { iov_base: unsafe { area.at.add(1) }.cast(), iov_len: first },
+            // SAFETY (of the add): the area has room past its first byte.
+            libc::iovec { iov_base: area.map_or(std::ptr::null_mut(), |a| unsafe { a.at.add(1) }).cast(), iov_len: first },
             libc::iovec { iov_base: self.reply.spare_capacity_mut().as_mut_ptr().cast(), iov_len: rest },
         ];
-        let count = if rest == 0 { 1 } else { 2 };
+        let iov = match (first, rest) {
+            (0, _) => &iov[1..],
+            (_, 0) => &iov[..1],
+            _ => &iov[..],
+        };
         // SAFETY: each iovec is writable for its length (the caller's area
         // past its first byte; `reply`'s reserved capacity); `fd` is open.
-        let n = unsafe { if position < 0 { libc::readv(fd, iov.as_ptr(), count) } else { libc::preadv(fd, iov.as_ptr(), count, position) } };
+        let n = unsafe {
+            if position < 0 {
+                libc::readv(fd, iov.as_ptr(), iov.len() as libc::c_int)
+            } else {
+                libc::preadv(fd, iov.as_ptr(), iov.len() as libc::c_int, position)
+            }
+        };
         if n < 0 {
             return Some(errno());
         }
         let n = n as usize;
-        // SAFETY: the area is writable (the caller's contract); the kernel
-        // wrote min(n, first) bytes after its first and the rest into `reply`.
+        // SAFETY: the kernel wrote min(n, first) bytes into the area after
+        // its first byte and the rest into `reply`'s capacity; the area is
+        // writable (the caller's contract).
         unsafe {
-            area.at.write(wire::PROTOCOL_VERSION);
-            self.reply.set_len(n.saturating_sub(first));
+            self.reply.set_len(kept + n.saturating_sub(first));
+            if let Some(a) = area {
+                a.at.write(wire::PROTOCOL_VERSION);
+            }
         }
-        self.placed = Some(1 + n.min(first));
+        self.placed = area.map(|_| 1 + n.min(first));
         Some(0)
     }
 
@@ -621,20 +640,7 @@ impl Instances {
                     self.reply.push(wire::PROTOCOL_VERSION);
                     return Some(0);
                 }
-                if let Some(area) = area.filter(|a| a.len >= 2) {
-                    return self.read_into(fd, length, position, area);
-                }
-                self.reply.push(wire::PROTOCOL_VERSION);
-                self.reply.reserve(length);
-                let buf = self.reply.spare_capacity_mut().as_mut_ptr().cast();
-                // SAFETY: `buf` has room for `length` bytes (reserved above); `fd` is open.
-                let n = unsafe { if position < 0 { libc::read(fd, buf, length) } else { libc::pread(fd, buf, length, position) } };
-                if n < 0 {
-                    return Some(errno());
-                }
-                // SAFETY: the kernel wrote `n` <= `length` bytes after the version byte.
-                unsafe { self.reply.set_len(1 + n as usize) };
-                Some(0)
+                self.read(fd, length, position, area)
             }
             wire::WRITE => {
                 let position = f.int()?;

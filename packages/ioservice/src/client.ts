@@ -38,9 +38,12 @@ export class IoServiceClient implements Libservice, SyncLibservice {
   readonly #options: FrontDriverOptions | undefined;
   readonly #prefix: string;
   readonly #async: FrontDriver;
-  #sync: FrontDriver | undefined;
-  /** Where sync requests are encoded (a write's data up to its size; larger ones get a buffer of their own), made with the sync driver. */
-  #scratch: Buffer | undefined;
+  /**
+   * The driver of sync calls, made on first use, and the buffer sync
+   * requests are encoded into (a write's data up to its size; larger ones
+   * get a buffer of their own).
+   */
+  #sync: { driver: FrontDriver; scratch: Buffer } | undefined;
   /** A sync read's reply header (its version byte); the data goes to the caller's buffer. */
   readonly #readHead = new Uint8Array(1);
   #detached = false;
@@ -80,13 +83,15 @@ export class IoServiceClient implements Libservice, SyncLibservice {
 
   #sendSync<T>(c: Call<T>): T {
     this.#refuseDetached(c);
-    this.#sync ??= FrontDriver.attach(this.#endpoint, this.#options);
-    this.#scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES);
     // The request is encoded into a buffer kept for sync calls (the call
     // copies it into the channel before it returns). The reply is a view of
-    // the driver's reply buffer: #reply decodes it, and a read's data is
-    // copied into the caller's buffer, before the next call.
-    return this.#reply(c, this.#sync.callView(c.op, encodeRequest(c.op, c.msg, this.#scratch)));
+    // the driver's reply buffer: #reply decodes it before the next call.
+    const sync = this.#syncEnd();
+    return this.#reply(c, sync.driver.callView(c.op, encodeRequest(c.op, c.msg, sync.scratch)));
+  }
+
+  #syncEnd(): { driver: FrontDriver; scratch: Buffer } {
+    return (this.#sync ??= { driver: FrontDriver.attach(this.#endpoint, this.#options), scratch: Buffer.allocUnsafeSlow(SCRATCH_BYTES) });
   }
 
   // --- the requests ----------------------------------------------------------
@@ -239,11 +244,10 @@ export class IoServiceClient implements Libservice, SyncLibservice {
     checkIo(buffer, offset, length, position);
     const fd = checkHandle(handle);
     if (this.#detached) throw new FsError('EBADF', 'read');
-    this.#sync ??= FrontDriver.attach(this.#endpoint, this.#options);
-    this.#scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES);
-    const request = encodeRequest(Opcode.Read, { fd, length, position: position ?? -1 }, this.#scratch);
+    const sync = this.#syncEnd();
+    const request = encodeRequest(Opcode.Read, { fd, length, position: position ?? -1 }, sync.scratch);
     const into = new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length);
-    const reply = this.#sync.callSplit(Opcode.Read, request, this.#readHead, into);
+    const reply = sync.driver.callSplit(Opcode.Read, request, this.#readHead, into);
     if (reply.status < 0) throw new FsError(codeOf(-reply.status), 'read');
     // An empty reply or another version: the error decoding it gives.
     if (reply.length === 0 || this.#readHead[0] !== PROTOCOL_VERSION) decodeResult(Opcode.Read, Buffer.from(this.#readHead.subarray(0, reply.length)));
@@ -327,6 +331,6 @@ export class IoServiceClient implements Libservice, SyncLibservice {
     if (this.#detached) return;
     this.#detached = true;
     this.#async.detach();
-    this.#sync?.detach();
+    this.#sync?.driver.detach();
   }
 }

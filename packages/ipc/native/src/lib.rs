@@ -74,20 +74,14 @@ fn front<R>(handle: u32, f: impl FnOnce(&mut FrontDriver, &mut Vec<u8>) -> Resul
 pub fn front_call(handle: u32, opcode: u32, payload: Uint8ArraySlice, mut reply: Uint8ArraySlice, mut out: Float64ArraySlice) -> Result<f64> {
     // A payload in the reply buffer (a view of an earlier reply sent on) is
     // copied out first: the reply is written over it.
-    let copied;
-    let payload: &[u8] = if overlaps(&payload, &reply) {
-        copied = payload.to_vec();
-        &copied
-    } else {
-        &payload
-    };
+    let payload = apart(&payload, &[&reply]);
     // Borrowed views, not Uint8Array/Float64Array, which take a Node-API
     // reference per call (created and deleted: ~0.1 µs each).
     // SAFETY: both arrays are arguments of this synchronous call, alive and
     // not otherwise borrowed while it runs (JS is blocked in it); `payload`
     // is disjoint from `reply` (or a copy).
     let (reply, out) = unsafe { (reply.as_mut(), out.as_mut()) };
-    front(handle, |front, pending| Ok(deliver(front.call_into(opcode, payload, reply, pending).map_err(to_napi)?, out)))
+    front(handle, |front, pending| Ok(deliver(front.call_into(opcode, &payload, reply, pending).map_err(to_napi)?, out)))
 }
 
 /// Sends a request and waits, copying the reply straight out of the channel
@@ -101,20 +95,14 @@ pub fn front_call_split(handle: u32, opcode: u32, payload: Uint8ArraySlice, mut 
         return Err(Error::new(Status::InvalidArg, "ERR_IPC_INVALID_ARGUMENT: a reply's head and body must not share memory".to_string()));
     }
     // A payload where the reply goes is copied out first.
-    let copied;
-    let payload: &[u8] = if overlaps(&payload, &head) || overlaps(&payload, &body) {
-        copied = payload.to_vec();
-        &copied
-    } else {
-        &payload
-    };
+    let payload = apart(&payload, &[&head, &body]);
     // SAFETY: the arrays are arguments of this synchronous call, alive and
     // not otherwise borrowed while it runs; `head` and `body` are disjoint
     // (checked above) and `payload` is disjoint from both (or a copy).
     let (head, body, out) = unsafe { (head.as_mut(), body.as_mut(), out.as_mut()) };
     front(handle, |front, pending| {
         pending.clear();
-        Ok(deliver(front.call_split(opcode, payload, head, body).map_err(to_napi)?, out))
+        Ok(deliver(front.call_split(opcode, &payload, head, body).map_err(to_napi)?, out))
     })
 }
 
@@ -239,6 +227,16 @@ impl NativeFront {
         if let Ok(mut g) = self.inner.lock() {
             g.take();
         }
+    }
+}
+
+/// `payload`, or a copy of it if it shares memory with any of `targets`
+/// (where the reply will be written).
+fn apart<'a>(payload: &'a [u8], targets: &[&[u8]]) -> std::borrow::Cow<'a, [u8]> {
+    if targets.iter().any(|t| overlaps(payload, t)) {
+        std::borrow::Cow::Owned(payload.to_vec())
+    } else {
+        std::borrow::Cow::Borrowed(payload)
     }
 }
 
